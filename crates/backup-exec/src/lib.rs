@@ -1,0 +1,1 @@
+//! `backup-exec` (placeholder until its issue lands).

@@ -1,0 +1,1 @@
+//! `backup-storage` (placeholder until its issue lands).

@@ -1,0 +1,1 @@
+//! `embedded-cluster` (placeholder until its issue lands).
