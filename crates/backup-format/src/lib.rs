@@ -8,7 +8,9 @@
 //! - [`Span`] and [`SpanSet`]: half-open key ranges and the set algebra that
 //!   incremental backups and restore planning rely on;
 //! - [`MvccEntry`]: one version of one key, ordered key ascending then
-//!   timestamp descending.
+//!   timestamp descending;
+//! - [`Descriptor`]: the facts about a schema object a backup needs, with the
+//!   host's own encoding carried as an opaque payload.
 //!
 //! ```
 //! use backup_format::{Span, SpanSet, Timestamp};
@@ -21,11 +23,13 @@
 //! assert_eq!(todo.spans(), &[Span::new(*b"m", *b"z")]);
 //! ```
 
+mod descriptor;
 mod error;
 mod mvcc;
 mod span;
 mod timestamp;
 
+pub use descriptor::{Dependency, DependencyKind, Descriptor, DescriptorId, DescriptorKind};
 pub use error::FormatError;
 pub use mvcc::{MvccEntry, mvcc_order};
 pub use span::{KEY_MAX, PrettyKey, Span, SpanSet, prefix_end};
