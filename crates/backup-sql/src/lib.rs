@@ -1,0 +1,1 @@
+//! `backup-sql` (placeholder until its issue lands).
