@@ -212,7 +212,8 @@ impl<'a> Lexer<'a> {
         let mut out = String::new();
         loop {
             match self.bump() {
-                None => return Err(self.error(start, unterminated)),
+                // Name only the quote: the rest may be a secret.
+                None => return Err(ParseError::syntax(start, q.to_string(), unterminated)),
                 Some(c) if c == q => {
                     if self.peek() == Some(q) {
                         self.bump();

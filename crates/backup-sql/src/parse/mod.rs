@@ -222,6 +222,13 @@ impl<'a> Parser<'a> {
         if !explicit && ends.iter().any(|kw| self.is_kw(kw)) {
             return Ok(Targets::Cluster);
         }
+        if !explicit && !matches!(self.peek().kind, TokenKind::Word { .. }) {
+            let ends: Vec<String> = ends.iter().map(|e| e.to_uppercase()).collect();
+            return Err(self.expected(format!(
+                "{}, DATABASE, TABLE or a table name",
+                ends.join(", ")
+            )));
+        }
         let mut tables = vec![self.table_pattern()?];
         while self.eat(&TokenKind::Comma) {
             tables.push(self.table_pattern()?);
@@ -276,6 +283,16 @@ impl<'a> Parser<'a> {
             return Ok(list);
         }
         self.uri_list_after(None)
+    }
+
+    /// One URI or a parenthesised list (an option's value, where a bare comma
+    /// would start the next option).
+    fn uri_or_parenthesised_list(&mut self) -> Result<Vec<Expr>, ParseError> {
+        if self.peek().kind == TokenKind::LParen {
+            self.uri_list()
+        } else {
+            Ok(vec![self.value("a URI")?])
+        }
     }
 
     /// A comma-separated list of URIs, the first one possibly already read.

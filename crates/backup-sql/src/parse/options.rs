@@ -89,7 +89,7 @@ impl Parser<'_> {
         }
         let value = match kind {
             OptKind::Flag => OptValue::One(self.flag_value()?),
-            OptKind::Uris => OptValue::List(self.uri_list()?),
+            OptKind::Uris => OptValue::List(self.uri_or_parenthesised_list()?),
             OptKind::Text | OptKind::Secret => OptValue::One(self.value("a value")?),
             OptKind::Choice(allowed) => {
                 let token = self.peek().clone();
