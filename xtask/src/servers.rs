@@ -46,17 +46,19 @@ impl Servers {
             env: Vec::new(),
         };
         let s3_port = free_port()?;
+        let moto_log = dir.join("moto_server.log");
         let child = Command::new(&moto)
             .args(["-H", "127.0.0.1", "-p", &s3_port.to_string()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log_file(&moto_log)?)
             .spawn()
             .with_context(|| format!("starting {}", moto.display()))?;
         servers.children.push(child);
 
+        // In-memory persistence: nothing to clean up, and Azurite refuses
+        // `--location` together with `--inMemoryPersistence`.
         let az_port = free_port()?;
-        let az_work = dir.join("azurite-work");
-        std::fs::create_dir_all(&az_work)?;
+        let azurite_log = dir.join("azurite.log");
         let child = Command::new(&azurite)
             .args([
                 "--blobHost",
@@ -67,17 +69,20 @@ impl Servers {
                 "--silent",
                 "--disableTelemetry",
                 "--skipApiVersionCheck",
-                "--location",
             ])
-            .arg(&az_work)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log_file(&azurite_log)?)
             .spawn()
             .with_context(|| format!("starting {}", azurite.display()))?;
         servers.children.push(child);
 
-        wait_for_port(s3_port, "moto_server")?;
-        wait_for_port(az_port, "azurite-blob")?;
+        wait_for_port(&mut servers.children[0], s3_port, "moto_server", &moto_log)?;
+        wait_for_port(
+            &mut servers.children[1],
+            az_port,
+            "azurite-blob",
+            &azurite_log,
+        )?;
         servers.env = vec![
             (
                 "BACKUP_TEST_S3_ENDPOINT".into(),
@@ -182,10 +187,24 @@ fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-fn wait_for_port(port: u16, name: &str) -> Result<()> {
+fn log_file(path: &Path) -> Result<std::fs::File> {
+    std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))
+}
+
+/// Waits until `port` accepts connections; fails at once if the server exits.
+fn wait_for_port(child: &mut Child, port: u16, name: &str, log: &Path) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
     while Instant::now() < deadline {
+        if let Some(status) = child.try_wait()? {
+            let tail = std::fs::read_to_string(log).unwrap_or_default();
+            let tail: Vec<&str> = tail.lines().rev().take(5).collect();
+            bail!(
+                "{name} exited ({status}) before listening on 127.0.0.1:{port}; see {}: {}",
+                log.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            );
+        }
         if TcpStream::connect_timeout(&addr.into(), Duration::from_millis(200)).is_ok() {
             return Ok(());
         }
