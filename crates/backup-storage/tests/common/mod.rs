@@ -13,6 +13,10 @@ pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
 pub const AZURITE_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
+/// An Authorization header moto accepts (it does not verify signatures,
+/// but refuses anonymous object reads).
+pub const FAKE_S3_AUTH: &str = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00";
+
 /// The server endpoint in `var`, or `None` after printing why the test skips.
 /// With `BACKUP_TEST_REQUIRE_SERVERS=1` a missing endpoint fails the test.
 pub fn endpoint(var: &str, test: &str) -> Option<String> {
