@@ -1,0 +1,3 @@
+BACKUP test_schema.*
+INTO 'gs://{BUCKET NAME}?AUTH=specified&CREDENTIALS={ENCODED KEY}'
+AS OF SYSTEM TIME '-10s'

@@ -1,0 +1,2 @@
+BACKUP INTO 'subdirectory' IN 'gs://{BUCKET NAME}?AUTH=specified&CREDENTIALS={ENCODED KEY}'
+AS OF SYSTEM TIME '-10s'

@@ -1,0 +1,1 @@
+BACKUP INTO '{collectionURI}'

@@ -1,0 +1,1 @@
+RESTORE TABLE bank.customers FROM LATEST IN '{collectionURI}'

@@ -1,0 +1,1 @@
+RESTORE DATABASE bank FROM LATEST IN '{collectionURI}'

@@ -1,0 +1,1 @@
+RESTORE FROM LATEST IN '{collectionURI}'

@@ -1,0 +1,1 @@
+RESTORE DATABASE bank FROM '{subdirectory}' IN '{collectionURI}'

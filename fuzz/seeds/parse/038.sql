@@ -1,0 +1,1 @@
+BACKUP DATABASE bank INTO 's3://bucket/backups?AWS_ACCESS_KEY_ID=..' AS OF SYSTEM TIME '-10s'

@@ -1,0 +1,1 @@
+BACKUP DATABASE bank INTO LATEST IN 's3://bucket/backups?..'

@@ -1,0 +1,1 @@
+SHOW BACKUPS IN 's3://bucket/backups?..'

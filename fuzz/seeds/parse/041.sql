@@ -1,0 +1,1 @@
+RESTORE DATABASE bank FROM LATEST IN 's3://bucket/backups?..' WITH new_db_name = 'bank2'

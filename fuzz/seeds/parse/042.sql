@@ -1,0 +1,1 @@
+CREATE SCHEDULE nightly FOR BACKUP INTO 's3://..' RECURRING '@daily' FULL BACKUP '@weekly'

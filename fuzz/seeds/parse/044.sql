@@ -1,0 +1,1 @@
+SHOW BACKUP SCHEMAS FROM '2021/03/23-213101.37' IN 'nodelocal://1/backups'

@@ -1,0 +1,1 @@
+SHOW BACKUP FILES FROM LATEST IN 'gs://b?AUTH=specified&CREDENTIALS=c' WITH check_files

@@ -1,0 +1,1 @@
+SHOW BACKUP RANGES FROM LATEST IN 'nodelocal://1/backups' WITH encryption_passphrase = 'password123'

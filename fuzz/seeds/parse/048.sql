@@ -1,0 +1,1 @@
+RESTORE FROM LATEST IN ('s3://us-east-bucket?COCKROACH_LOCALITY=default', 's3://us-west-bucket?COCKROACH_LOCALITY=region%3Dus-west')

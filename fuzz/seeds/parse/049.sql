@@ -1,0 +1,1 @@
+BACKUP INTO LATEST IN 's3://full' WITH incremental_location = 's3://incrementals'

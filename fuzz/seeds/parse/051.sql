@@ -1,0 +1,1 @@
+RESTORE TABLE bank.customers FROM LATEST IN 'nodelocal://1/b' WITH into_db = 'newdb', skip_missing_foreign_keys

@@ -1,0 +1,1 @@
+RESTORE DATABASE bank FROM LATEST IN 'nodelocal://1/b' AS OF SYSTEM TIME '2021-11-15 18:13:20' WITH skip_missing_sequences, skip_missing_views, detached

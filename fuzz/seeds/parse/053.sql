@@ -1,0 +1,1 @@
+BACKUP INTO 'nodelocal://1/b' AS OF SYSTEM TIME follower_read_timestamp() WITH revision_history, encryption_passphrase = 'password123'

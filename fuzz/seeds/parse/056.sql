@@ -1,0 +1,1 @@
+CREATE SCHEDULE IF NOT EXISTS schedule_database FOR BACKUP DATABASE movr INTO 's3://test/schedule-database?AWS_ACCESS_KEY_ID=x&AWS_SECRET_ACCESS_KEY=y' WITH revision_history RECURRING '@weekly' WITH SCHEDULE OPTIONS first_run = 'now'

@@ -1,0 +1,1 @@
+BACKUP INTOO 'x'

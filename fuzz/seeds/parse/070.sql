@@ -1,0 +1,1 @@
+BACKUP INTO 'x' WITH OPTIONS (kms = ('a', $1), detached = false)
