@@ -52,7 +52,7 @@ impl OptValue {
         match self {
             OptValue::One(e) => e,
             // Specs never give a list to a single-valued option; keep the first.
-            OptValue::List(mut v) => v.swap_remove(0),
+            OptValue::List(v) => v.into_iter().next().unwrap_or(Expr::String(String::new())),
         }
     }
 
@@ -272,7 +272,10 @@ impl<'a, 'b> OptionWriter<'a, 'b> {
                 self.sep()?;
                 self.f.write_str(name)
             }
-            Some(v) => self.one(name, &Some(v.clone())),
+            Some(v) => {
+                self.sep()?;
+                write!(self.f, "{name} = {v}")
+            }
         }
     }
 
