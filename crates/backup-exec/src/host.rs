@@ -172,8 +172,8 @@ pub struct ExportRequest {
     /// What to do on a write intent.
     pub intent_policy: IntentPolicy,
     /// Stop after about this many bytes ([`MvccEntry::size`]) and return a resume
-    /// key; 0 means no limit. A chunk may exceed it to keep one key's revisions
-    /// together.
+    /// key; 0 lets the host pick its default chunk size (memory stays bounded
+    /// either way). A chunk may exceed it to keep one key's revisions together.
     pub target_bytes: u64,
 }
 

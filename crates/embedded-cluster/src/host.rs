@@ -1,0 +1,91 @@
+//! The cluster as a `backup-exec` host: [`KvSource`], [`Protector`], [`Clock`]
+//! and [`Ingest`]. ([`backup_exec::Catalog`] and [`backup_exec::JobStore`]
+//! come with the catalog, in part 2.)
+
+use backup_exec::{
+    Clock, ExportChunk, ExportError, ExportRequest, HostError, IdRewrites, Ingest, KeyRewriter,
+    KvSource, NodeId, NodeInfo, ProtectionId, Protector, RangeInfo,
+};
+use backup_format::{Descriptor, MvccEntry, Span, Timestamp};
+
+use crate::cluster::Cluster;
+use crate::keys::TableKeyRewriter;
+
+impl KvSource for Cluster {
+    fn nodes(&self) -> Vec<NodeInfo> {
+        Cluster::nodes(self)
+    }
+
+    fn ranges(&self, spans: &[Span]) -> Result<Vec<RangeInfo>, HostError> {
+        let nodes = Cluster::nodes(self);
+        let mut out = Vec::new();
+        for span in spans {
+            for r in self.ranges_overlapping(span) {
+                let Some(clipped) = r.span.intersect(span) else {
+                    continue;
+                };
+                let locality = nodes
+                    .iter()
+                    .find(|n| n.id == r.leaseholder)
+                    .map(|n| n.locality.clone())
+                    .unwrap_or_default();
+                out.push(RangeInfo {
+                    range_id: r.id,
+                    span: clipped,
+                    leaseholder: r.leaseholder,
+                    locality,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn export(&self, node: NodeId, request: &ExportRequest) -> Result<ExportChunk, ExportError> {
+        Cluster::export(self, node, request)
+    }
+}
+
+impl Protector for Cluster {
+    fn protect(&self, spans: &[Span], ts: Timestamp) -> Result<ProtectionId, HostError> {
+        Ok(ProtectionId(Cluster::protect(self, spans, ts)?))
+    }
+
+    fn release(&self, id: ProtectionId) -> Result<(), HostError> {
+        Ok(Cluster::release(self, id.0)?)
+    }
+
+    fn gc_threshold(&self, span: &Span) -> Result<Timestamp, HostError> {
+        Ok(Cluster::gc_threshold(self, span))
+    }
+}
+
+impl Clock for Cluster {
+    /// The HLC's now. Should persisting the clock's ceiling fail, the timestamp
+    /// is still monotonic in this process (see `Hlc::now_lossy`).
+    fn now(&self) -> Timestamp {
+        self.inner.clock.now_lossy()
+    }
+}
+
+impl Ingest for Cluster {
+    fn key_rewriter(&self, rewrites: &IdRewrites) -> Result<Box<dyn KeyRewriter>, HostError> {
+        Ok(Box::new(TableKeyRewriter::new(rewrites.clone())))
+    }
+
+    fn ingest(&self, batch: Vec<MvccEntry>) -> Result<(), HostError> {
+        Ok(Cluster::ingest(self, batch)?)
+    }
+
+    /// Not in part 1: descriptors are published by the catalog (part 2).
+    fn publish(&self, _descriptors: &[Descriptor]) -> Result<(), HostError> {
+        Err(HostError::Invalid(
+            "publishing descriptors needs the embedded cluster's catalog, which is not built yet"
+                .into(),
+        ))
+    }
+
+    fn abort(&self, spans: &[Span]) -> Result<(), HostError> {
+        Cluster::clear_spans(self, spans)?;
+        Ok(())
+    }
+}
