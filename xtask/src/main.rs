@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask test`: format check, clippy with warnings denied, then every
 //!   test in the workspace with real S3 (moto_server) and Azure (Azurite)
-//!   servers started on 127.0.0.1. This is the one test command; CI runs it.
+//!   servers started on 127.0.0.1, then a 30-second bounded fuzz run of the
+//!   SQL parser. This is the one test command; CI runs it.
 //! - `cargo xtask bench [ARGS..]`: the criterion benchmarks, with the same
 //!   servers running; extra arguments go to `cargo bench`.
 //! - `cargo xtask ci`: what `.ci/run` runs (the same as `test`).
@@ -36,7 +37,8 @@ fn main() -> Result<()> {
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  test     fmt check, clippy -D warnings, and all tests with S3/Azure servers on 127.0.0.1
+  test     fmt check, clippy -D warnings, all tests with S3/Azure servers on 127.0.0.1,
+           and a 30 s bounded fuzz run of the SQL parser
   ci       the same as test (what .ci/run runs)
   bench    criterion benchmarks (extra args go to `cargo bench`)
   servers  start the test servers, print their environment, and wait for Ctrl-C";
@@ -66,6 +68,17 @@ fn test(extra: &[String]) -> Result<()> {
     servers.apply_env(&mut test);
     step("cargo test", test)?;
     drop(servers);
+    if std::env::var_os("BACKUP_SKIP_FUZZ").is_some() {
+        println!("xtask: BACKUP_SKIP_FUZZ is set; skipping the bounded fuzz run");
+    } else {
+        // A short, bounded run of the SQL parser's fuzz target (installs
+        // cargo-fuzz on first use; a crash fails the run and is saved under
+        // fuzz/artifacts/).
+        let mut fuzz = Command::new("bash");
+        fuzz.arg(root().join("fuzz").join("run-bounded.sh"))
+            .arg("30");
+        step("bounded fuzz run of the SQL parser (30 s)", fuzz)?;
+    }
     println!(
         "xtask: all checks passed in {:.0}s",
         started.elapsed().as_secs_f64()
@@ -93,6 +106,11 @@ fn hold_servers() -> Result<()> {
     loop {
         std::thread::sleep(std::time::Duration::from_secs(3600));
     }
+}
+
+fn root() -> std::path::PathBuf {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
 fn cargo(args: &[&str]) -> Command {
