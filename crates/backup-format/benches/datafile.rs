@@ -50,7 +50,7 @@ fn rows() -> Vec<MvccEntry> {
         let key = format!("/Table/53/1/{:012}/0", i * 7);
         let (f, l) = (first[(r % 10) as usize], last[(r >> 8) as usize % 8]);
         let value = format!(
-            "{{\"id\":{i},\"name\":\"{f} {l}\",\"email\":\"{f}.{l}{}@example.com\",\"balance\":{}.{:02},\"city\":\"{}\",\"created\":\"2026-{:02}-{:02}T{:02}:{:02}:00Z\",\"token\":\"{:012x}\"}}",
+            "{{\"id\":{i},\"name\":\"{f} {l}\",\"email\":\"{f}.{l}{}@example.com\",\"balance\":{}.{:02},\"city\":\"{}\",\"created\":\"2026-{:02}-{:02}T{:02}:{:02}:00Z\",\"token\":\"{:016x}{:08x}\",\"score\":{},\"session\":\"{:016x}{:016x}{:016x}{:08x}\"}}",
             r % 1000,
             (r >> 16) % 100_000,
             (r >> 40) % 100,
@@ -59,7 +59,13 @@ fn rows() -> Vec<MvccEntry> {
             1 + (r >> 28) % 28,
             (r >> 32) % 24,
             (r >> 36) % 60,
-            next() >> 16,
+            next(),
+            next() >> 32,
+            next() % 1_000_000,
+            next(),
+            next(),
+            next(),
+            next() >> 32,
         );
         let e = MvccEntry::put(
             key,

@@ -169,6 +169,15 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn file_round_trip(kdf in "[a-z0-9-]{0,20}", iterations in 1u32..100_000_000, salt: [u8; 16], key_check: [u8; 8]) {
+            let info = EncryptionInfo { kdf, iterations, salt, key_check };
+            let back = EncryptionInfo::decode("E", &info.encode().unwrap()).unwrap();
+            proptest::prop_assert_eq!(back, info);
+        }
+    }
+
     #[test]
     fn unknown_kdf_is_refused() {
         let (mut info, _) = EncryptionInfo::generate_with_iterations(b"p", 10).unwrap();

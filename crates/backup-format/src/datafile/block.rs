@@ -13,7 +13,7 @@
 //! steps backwards and checks each one.
 
 use crate::crypto::{EncryptionKey, NONCE_PREFIX_LEN, TAG_LEN};
-use crate::wire::{ByteReader, put_varint};
+use crate::wire::put_varint;
 use crate::{FormatError, MvccEntry, Timestamp, mvcc_order};
 
 /// Largest raw size of one block or index a reader accepts (1 GiB).
@@ -78,15 +78,60 @@ impl EntryRef<'_> {
     }
 }
 
-fn read_entry<'a>(r: &mut ByteReader<'a>) -> Result<EntryRef<'a>, FormatError> {
-    let key = r.len_bytes()?;
-    let ts = Timestamp::from_bytes(r.array()?);
-    let value = match r.u8()? {
+/// Reads a varint at `*pos` (fast path for one byte); `None` if malformed or cut.
+#[inline]
+fn varint_at(raw: &[u8], pos: &mut usize) -> Option<u64> {
+    let b = *raw.get(*pos)?;
+    if b < 0x80 {
+        *pos += 1;
+        return Some(u64::from(b));
+    }
+    let mut v: u64 = 0;
+    for i in 0..10 {
+        let b = *raw.get(*pos)?;
+        *pos += 1;
+        if i == 9 && b > 1 {
+            return None;
+        }
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+#[inline]
+fn slice_at<'a>(raw: &'a [u8], pos: &mut usize, len: u64) -> Option<&'a [u8]> {
+    let len = usize::try_from(len).ok()?;
+    let end = pos.checked_add(len)?;
+    let out = raw.get(*pos..end)?;
+    *pos = end;
+    Some(out)
+}
+
+/// Parses the entry at byte `pos` of a raw block; returns it and the next
+/// entry's offset, or `None` if the bytes there are not a whole entry.
+#[inline]
+pub(crate) fn parse_entry(raw: &[u8], pos: usize) -> Option<(EntryRef<'_>, usize)> {
+    let mut p = pos;
+    let klen = varint_at(raw, &mut p)?;
+    let key = slice_at(raw, &mut p, klen)?;
+    let ts_bytes: [u8; Timestamp::ENCODED_LEN] =
+        raw.get(p..p + Timestamp::ENCODED_LEN)?.try_into().ok()?;
+    p += Timestamp::ENCODED_LEN;
+    let ts = Timestamp::from_bytes(ts_bytes);
+    let kind = *raw.get(p)?;
+    p += 1;
+    let value = match kind {
         0 => None,
-        1 => Some(r.len_bytes()?),
-        _ => return Err(r.error("an entry kind other than 0 or 1")),
+        1 => {
+            let vlen = varint_at(raw, &mut p)?;
+            Some(slice_at(raw, &mut p, vlen)?)
+        }
+        _ => return None,
     };
-    Ok(EntryRef { key, ts, value })
+    Some((EntryRef { key, ts, value }, p))
 }
 
 /// The decoded, verified entries of one block.
@@ -94,6 +139,7 @@ fn read_entry<'a>(r: &mut ByteReader<'a>) -> Result<EntryRef<'a>, FormatError> {
 pub struct Block {
     raw: Vec<u8>,
     entries: u32,
+    last_pos: usize,
 }
 
 impl Block {
@@ -109,8 +155,14 @@ impl Block {
 
     /// The entries in MVCC order.
     pub fn iter(&self) -> BlockIter<'_> {
+        self.iter_from(0)
+    }
+
+    /// The entries from byte offset `pos` (an entry boundary) on.
+    pub(crate) fn iter_from(&self, pos: usize) -> BlockIter<'_> {
         BlockIter {
-            r: ByteReader::new("", "", &self.raw),
+            raw: &self.raw,
+            pos,
         }
     }
 
@@ -124,12 +176,14 @@ impl Block {
         self.raw.len()
     }
 
+    /// The last entry of a verified, non-empty block.
+    pub(crate) fn last_entry(&self) -> Option<EntryRef<'_>> {
+        parse_entry(&self.raw, self.last_pos).map(|(e, _)| e)
+    }
+
     /// The entry starting at byte `pos` and the offset of the next one.
     pub(crate) fn entry_at(&self, pos: usize) -> Option<(EntryRef<'_>, usize)> {
-        let rest = self.raw.get(pos..)?;
-        let mut r = ByteReader::new("", "", rest);
-        let e = read_entry(&mut r).ok()?;
-        Some((e, pos + r.position()))
+        parse_entry(&self.raw, pos)
     }
 
     /// The raw bytes, for reuse of the allocation.
@@ -147,11 +201,18 @@ impl Block {
         first: &[u8],
         last: &[u8],
     ) -> Result<(), FormatError> {
-        let mut r = ByteReader::new(file, part, &self.raw);
+        let raw = &self.raw;
+        self.last_pos = 0;
+        let mut pos = 0;
         let mut n: u32 = 0;
         let mut prev: Option<EntryRef<'_>> = None;
-        while !r.is_empty() {
-            let e = read_entry(&mut r)?;
+        while pos < raw.len() {
+            let Some((e, next)) = parse_entry(raw, pos) else {
+                return Err(FormatError::corrupt(
+                    file,
+                    format!("{part} has a malformed entry at byte {pos}"),
+                ));
+            };
             match prev {
                 None if e.key != first => {
                     return Err(FormatError::corrupt(
@@ -168,7 +229,9 @@ impl Block {
                 _ => {}
             }
             prev = Some(e);
+            self.last_pos = pos;
             n = n.saturating_add(1);
+            pos = next;
         }
         if n != expected || n == 0 || prev.is_some_and(|p| p.key != last) {
             return Err(FormatError::corrupt(
@@ -185,17 +248,17 @@ impl Block {
 
 /// Iterates the entries of a verified [`Block`].
 pub struct BlockIter<'a> {
-    r: ByteReader<'a>,
+    raw: &'a [u8],
+    pos: usize,
 }
 
 impl<'a> Iterator for BlockIter<'a> {
     type Item = EntryRef<'a>;
     fn next(&mut self) -> Option<EntryRef<'a>> {
-        if self.r.is_empty() {
-            return None;
-        }
-        // The block was verified when decoded, so this cannot fail; stop if it does.
-        read_entry(&mut self.r).ok()
+        // The block was verified when decoded, so parsing cannot fail; stop if it does.
+        let (e, next) = parse_entry(self.raw, self.pos)?;
+        self.pos = next;
+        Some(e)
     }
 }
 

@@ -6,7 +6,7 @@ use std::ops::Range;
 use super::block::{Block, Codec, EntryRef, PartKind};
 use super::footer::{BlockHandle, Footer, Index, read_compression};
 use crate::crypto::EncryptionKey;
-use crate::{FormatError, MvccEntry, Span, mvcc_order};
+use crate::{FormatError, MvccEntry, Span, Timestamp, mvcc_order};
 
 /// Decodes the index and blocks of one data file whose footer is known.
 ///
@@ -159,7 +159,9 @@ impl<F: FnMut(Range<u64>) -> io::Result<Vec<u8>>> DataFileReader<F> {
             fetched_from: 0,
             block: Block::default(),
             pos: 0,
-            prev: None,
+            check_start: false,
+            check_end: false,
+            prev_last: None,
             failed: false,
         }
     }
@@ -167,25 +169,22 @@ impl<F: FnMut(Range<u64>) -> io::Result<Vec<u8>>> DataFileReader<F> {
     /// Decodes every block and checks every checksum, the order of all
     /// entries, and the footer's counts; returns what the file holds.
     pub fn verify(&mut self) -> Result<VerifiedFile, FormatError> {
-        let mut rows = 0u64;
-        let mut entries = 0u64;
-        let (mut min_ts, mut max_ts) = (None, None);
-        let mut scan = self.scan_span(None);
-        while let Some((start, new_key)) = scan.advance()? {
-            let ts = scan
-                .block
-                .entry_at(start)
-                .map_or(crate::Timestamp::ZERO, |(e, _)| e.ts);
+        let (mut entries, mut rows) = (0u64, 0u64);
+        let (mut min_ts, mut max_ts) = (Timestamp::MAX, Timestamp::ZERO);
+        let mut last_key: Option<Vec<u8>> = None;
+        self.scan_span(None).for_each_ref(|e| {
             entries += 1;
-            rows += u64::from(new_key);
-            min_ts = Some(min_ts.map_or(ts, |m: crate::Timestamp| m.min(ts)));
-            max_ts = Some(max_ts.map_or(ts, |m: crate::Timestamp| m.max(ts)));
-        }
+            if last_key.as_deref() != Some(e.key) {
+                rows += 1;
+                last_key = Some(e.key.to_vec());
+            }
+            min_ts = min_ts.min(e.ts);
+            max_ts = max_ts.max(e.ts);
+        })?;
         let f = self.footer().clone();
         let ok = entries == f.entry_count
             && rows == f.row_count
-            && min_ts.is_none_or(|t| t == f.min_ts)
-            && max_ts.is_none_or(|t| t == f.max_ts);
+            && (entries == 0 || (min_ts == f.min_ts && max_ts == f.max_ts));
         if !ok {
             return Err(FormatError::corrupt(
                 &self.file,
@@ -215,9 +214,9 @@ pub struct VerifiedFile {
     /// Raw bytes.
     pub raw_bytes: u64,
     /// Oldest timestamp.
-    pub min_ts: crate::Timestamp,
+    pub min_ts: Timestamp,
     /// Newest timestamp.
-    pub max_ts: crate::Timestamp,
+    pub max_ts: Timestamp,
 }
 
 /// Verifies a whole data file held in memory (see [`DataFileReader::verify`]).
@@ -261,7 +260,11 @@ pub struct Scan<'r, F> {
     fetched_from: u64,
     block: Block,
     pos: usize,
-    prev: Option<(Vec<u8>, crate::Timestamp)>,
+    /// Whether entries of the current block may lie before / after the span.
+    check_start: bool,
+    check_end: bool,
+    /// The last entry of the previous block, for the order check across blocks.
+    prev_last: Option<(Vec<u8>, Timestamp)>,
     failed: bool,
 }
 
@@ -293,15 +296,40 @@ impl<F: FnMut(Range<u64>) -> io::Result<Vec<u8>>> Scan<'_, F> {
         self.reader
             .decoder
             .decode_block_into(&handle, stored, &mut self.block)?;
+        // Within a block the order was verified; across blocks it is checked here.
+        if let (Some((k, t)), Some((first, _))) = (&self.prev_last, self.block.entry_at(0))
+            && mvcc_order(k, *t, first.key, first.ts).is_ge()
+        {
+            return Err(FormatError::corrupt(
+                &self.reader.file,
+                format!(
+                    "block {} is out of MVCC order with the block before it",
+                    handle.number
+                ),
+            ));
+        }
+        if let Some(last) = self.block.last_entry() {
+            match &mut self.prev_last {
+                Some((k, t)) => {
+                    k.clear();
+                    k.extend_from_slice(last.key);
+                    *t = last.ts;
+                }
+                None => self.prev_last = Some((last.key.to_vec(), last.ts)),
+            }
+        }
+        self.check_start = self
+            .span
+            .as_ref()
+            .is_some_and(|s| handle.first_key < s.start);
+        self.check_end = self.span.as_ref().is_some_and(|s| handle.last_key >= s.end);
         self.next_block += 1;
         self.pos = 0;
         Ok(true)
     }
 
-    /// Moves to the next entry in the span; returns its offset in the
-    /// current block and whether its key differs from the previous entry's.
-    /// Checks MVCC order across blocks.
-    fn advance(&mut self) -> Result<Option<(usize, bool)>, FormatError> {
+    /// Moves to the next entry in the span; returns its offset in the current block.
+    fn advance(&mut self) -> Result<Option<usize>, FormatError> {
         if self.failed {
             return Ok(None);
         }
@@ -320,55 +348,43 @@ impl<F: FnMut(Range<u64>) -> io::Result<Vec<u8>>> Scan<'_, F> {
                 ));
             };
             self.pos = next;
-            if let Some(span) = &self.span
-                && e.key >= span.end.as_slice()
-            {
-                self.blocks.truncate(self.next_block);
-                self.pos = usize::MAX;
-                return Ok(None);
-            }
-            let new_key = match &mut self.prev {
-                Some((k, ts)) => {
-                    if mvcc_order(k, *ts, e.key, e.ts).is_ge() {
-                        return Err(FormatError::corrupt(
-                            &self.reader.file,
-                            "entries are not in MVCC order across blocks",
-                        ));
-                    }
-                    let new_key = k.as_slice() != e.key;
-                    if new_key {
-                        k.clear();
-                        k.extend_from_slice(e.key);
-                    }
-                    *ts = e.ts;
-                    new_key
+            if let Some(span) = &self.span {
+                if self.check_end && e.key >= span.end.as_slice() {
+                    self.blocks.truncate(self.next_block);
+                    self.pos = usize::MAX;
+                    return Ok(None);
                 }
-                None => {
-                    self.prev = Some((e.key.to_vec(), e.ts));
-                    true
+                if self.check_start && e.key < span.start.as_slice() {
+                    continue;
                 }
-            };
-            if self
-                .span
-                .as_ref()
-                .is_some_and(|s| e.key < s.start.as_slice())
-            {
-                continue;
             }
-            return Ok(Some((start, new_key)));
+            return Ok(Some(start));
         }
     }
-}
 
-impl<F: FnMut(Range<u64>) -> io::Result<Vec<u8>>> Scan<'_, F> {
-    /// Calls `f` on each entry of the span without copying it.
+    /// Calls `f` on each entry of the span without copying it (the fast way to read).
     pub fn for_each_ref(mut self, mut f: impl FnMut(EntryRef<'_>)) -> Result<(), FormatError> {
-        while let Some((start, _)) = self.advance()? {
-            if let Some((e, _)) = self.block.entry_at(start) {
+        if self.failed {
+            return Ok(());
+        }
+        loop {
+            let (check_start, check_end) = (self.check_start, self.check_end);
+            let empty = Span::default();
+            let span = self.span.as_ref().unwrap_or(&empty);
+            for e in self.block.iter_from(self.pos) {
+                if check_end && e.key >= span.end.as_slice() {
+                    return Ok(());
+                }
+                if check_start && e.key < span.start.as_slice() {
+                    continue;
+                }
                 f(e);
             }
+            self.pos = usize::MAX;
+            if !self.load_next_block()? {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 }
 
@@ -377,7 +393,7 @@ impl<F: FnMut(Range<u64>) -> io::Result<Vec<u8>>> Iterator for Scan<'_, F> {
 
     fn next(&mut self) -> Option<Self::Item> {
         match self.advance() {
-            Ok(Some((start, _))) => self.block.entry_at(start).map(|(e, _)| Ok(e.to_entry())),
+            Ok(Some(start)) => self.block.entry_at(start).map(|(e, _)| Ok(e.to_entry())),
             Ok(None) => None,
             Err(e) => {
                 self.failed = true;
