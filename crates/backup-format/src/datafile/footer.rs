@@ -397,7 +397,8 @@ impl Index {
                 "the index and footer disagree on the block count",
             ));
         }
-        let mut blocks = Vec::with_capacity(footer.block_count as usize);
+        // Each index entry takes at least 6 bytes: never reserve more than the bytes allow.
+        let mut blocks = Vec::with_capacity((footer.block_count as usize).min(raw.len() / 6));
         let (mut offset, mut entries, mut raw_bytes) = (0u64, 0u64, 0u64);
         for number in 0..footer.block_count {
             let b = BlockHandle {

@@ -21,9 +21,11 @@
 //! major version. In an encrypted backup the enveloped bytes are then
 //! written as a sealed stream (see [`crate::crypto`]).
 
+mod records;
 mod sidefile;
 
-pub use sidefile::{BackupFile, SideFileReader, SideFileWriter, SideRecord};
+pub use records::{BackupFile, SideRecord};
+pub use sidefile::{SideFileReader, SideFileWriter};
 
 use sha2::{Digest, Sha256};
 
