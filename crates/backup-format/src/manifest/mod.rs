@@ -20,6 +20,27 @@
 //! [`crate::envelope`] with magic `BKPMANIF`; a reader refuses an unknown
 //! major version. In an encrypted backup the enveloped bytes are then
 //! written as a sealed stream (see [`crate::crypto`]).
+//!
+//! ```
+//! use backup_format::manifest::{BackupFile, Manifest, SideFileReader, SideFileWriter};
+//! use backup_format::{paths, Span, Timestamp};
+//!
+//! // Stream the file list (sorted by span start, then path) into its side file.
+//! let mut files = SideFileWriter::new(paths::FILES_SIDE_FILE, Vec::new(), None).unwrap();
+//! for i in 0..3u8 {
+//!     files.push(BackupFile { path: format!("data/1-{i}.sst"), span: Span::new([i], [i + 1]), ..Default::default() }).unwrap();
+//! }
+//! let (files_bytes, files_ref) = files.finish().unwrap();
+//!
+//! let manifest = Manifest { id: "b1".into(), end_time: Timestamp::from_wall(5), files: files_ref, ..Default::default() };
+//! let stored = manifest.encode(None).unwrap();
+//! let back = Manifest::decode(paths::BACKUP_MANIFEST, &stored.manifest, &stored.checksum, None).unwrap();
+//! let listed: Vec<BackupFile> = SideFileReader::open(paths::FILES_SIDE_FILE, &files_bytes[..], &back.files, None)
+//!     .unwrap()
+//!     .collect::<Result<_, _>>()
+//!     .unwrap();
+//! assert_eq!(listed.len(), 3);
+//! ```
 
 mod records;
 mod sidefile;
