@@ -26,6 +26,30 @@
 //! multipart ones too, carries the class; every S3 put carries a SHA-256
 //! checksum, which Object Lock buckets demand.
 //!
+//! # What "create-only" means on each backend
+//!
+//! | backend | whole puts, and streamed writes below one part | streamed multipart writes |
+//! |---|---|---|
+//! | `file://`, `nodelocal://` | staging file, fsync, `link(2)` publish: atomic | same |
+//! | S3 | `If-None-Match: *`: atomic | HEAD before starting and before completing |
+//! | Azure | `If-None-Match: *`: atomic | HEAD before starting and before completing |
+//! | GCS | `ifGenerationMatch=0`: atomic | HEAD before starting and before completing |
+//! | memory | atomic | HEAD before starting and before completing |
+//! | `userfile://` | the host's `put_if_absent` | buffered, then `put_if_absent` |
+//!
+//! object_store completes multipart uploads unconditionally, so for cloud
+//! multipart writes a second writer that publishes the *same* name between
+//! the final HEAD and the completion would be overwritten (on a bucket with
+//! Object Lock, S3 keeps both versions). Backup file names are unique per
+//! writer, so this needs two writers of one name, which the backup job never
+//! starts. A retried put or completion whose first response was lost can
+//! meet its own object: an existing object of exactly the written size is
+//! then taken as success.
+//!
+//! Retries: object_store's own retry loop is switched off (`max_retries = 0`)
+//! so the crate's [`RetryPolicy`] is the single bound on attempts. Each part
+//! of a multipart upload is retried on its own.
+//!
 //! **GCS is tested less than the others.** No GCS emulator that works with
 //! object_store's client is available here (it writes through the XML API,
 //! which `fake-gcs-server` and `gcp-storage-emulator` lack), so `gs://` is
