@@ -116,6 +116,17 @@ pub fn parse_latest_file_name(name: &str) -> Option<Timestamp> {
     parse_inverted_hex(base.strip_prefix(LATEST_PREFIX)?)
 }
 
+/// The contents of a LATEST pointer: the full backup's subdirectory, as UTF-8 text.
+pub fn latest_contents(full_subdir: &str) -> Vec<u8> {
+    full_subdir.trim_matches('/').as_bytes().to_vec()
+}
+
+/// The full backup subdirectory a LATEST pointer's contents name, if they name one.
+pub fn parse_latest_contents(bytes: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(bytes).ok()?.trim().trim_matches('/');
+    parse_full_backup_subdir(s).map(|_| s.to_string())
+}
+
 /// The checkpoint written at `ts`, relative to its backup layer: `progress/BACKUP-CHECKPOINT-<inverted>`.
 pub fn checkpoint_file_name(ts: Timestamp) -> String {
     format!("{PROGRESS_DIR}/{CHECKPOINT_PREFIX}{}", inverted_hex(ts))
@@ -239,6 +250,13 @@ mod tests {
             assert_eq!(parse_full_backup_subdir(bad), None, "{bad}");
         }
         assert_eq!(parse_data_file_name("data/3-x.sst"), None);
+        let latest = latest_contents("/2026/11/24-193000.25/");
+        assert_eq!(latest, b"2026/11/24-193000.25");
+        assert_eq!(
+            parse_latest_contents(&latest).as_deref(),
+            Some("2026/11/24-193000.25")
+        );
+        assert_eq!(parse_latest_contents(b"../../etc"), None);
         assert_eq!(parse_latest_file_name("metadata/latest/LATEST-zz"), None);
     }
 
