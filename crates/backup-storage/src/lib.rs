@@ -86,6 +86,7 @@ mod fault;
 mod local;
 mod object;
 mod open;
+mod redact;
 mod retry;
 mod storage;
 mod uri;
@@ -94,10 +95,11 @@ mod userfile;
 pub use error::StorageError;
 pub use fault::{FaultConfig, FaultyStorage};
 pub use open::{StorageContext, open, open_memory};
+pub use redact::{redact_uri, secret_params};
 pub use retry::RetryPolicy;
 pub use storage::{ExternalStorage, Listing, ObjectMeta, ObjectWriter};
 pub use uri::{
     Auth, AzureConfig, AzureEnvironment, GcsConfig, Location, NodeRef, S3_STORAGE_CLASSES,
-    S3Config, Secret, StorageUri, redact_uri, secret_params,
+    S3Config, Secret, StorageUri,
 };
 pub use userfile::{MemoryUserfiles, UserfileBackend};
