@@ -15,6 +15,7 @@
 //!   encrypted blocks, written streaming and read by key span with ranged reads;
 //! - [`crypto`] and [`EncryptionInfo`]: AES-256-GCM and the passphrase KDF;
 //! - [`manifest`]: the backup manifest, its checksum and its streamed side files;
+//! - [`checkpoint`]: a backup job's progress, for resuming;
 //! - [`paths`]: the names of everything in a backup collection.
 //!
 //! The byte-level layout of every file is in `docs/FORMAT.md`.
@@ -39,6 +40,7 @@
 //! assert_eq!(verify_data_file("data/1-1.sst", &bytes, None).unwrap().entry_count, 2);
 //! ```
 
+pub mod checkpoint;
 pub mod crypto;
 pub mod datafile;
 mod descriptor;
@@ -52,6 +54,7 @@ mod span;
 mod timestamp;
 mod wire;
 
+pub use checkpoint::Checkpoint;
 pub use crypto::EncryptionKey;
 pub use descriptor::{Dependency, DependencyKind, Descriptor, DescriptorId, DescriptorKind};
 pub use encryption_info::{DEFAULT_PBKDF2_ITERATIONS, EncryptionInfo, KDF_PBKDF2_SHA256, SALT_LEN};

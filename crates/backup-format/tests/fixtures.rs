@@ -2,7 +2,8 @@
 //! readable: a change that breaks old backups fails here.
 //!
 //! Regenerate (only when adding a new fixture, never to "fix" this test):
-//! `BACKUP_FORMAT_WRITE_FIXTURES=1 cargo test -p backup-format --test fixtures`.
+//! `BACKUP_FORMAT_WRITE_FIXTURES=1 cargo test -p backup-format --test fixtures`
+//! writes only fixtures that do not exist yet.
 #![allow(clippy::unwrap_used)]
 
 use std::io;
@@ -13,7 +14,7 @@ use backup_format::datafile::{Compression, DataFileOptions, DataFileReader, Data
 use backup_format::manifest::{
     BackupFile, Manifest, ManifestEncryption, SideFileReader, SideFileWriter, Statistics,
 };
-use backup_format::paths;
+use backup_format::{Checkpoint, paths};
 use backup_format::{
     Dependency, DependencyKind, Descriptor, DescriptorKind, EncryptionInfo, EncryptionKey,
     MvccEntry, Span, Timestamp,
@@ -107,12 +108,55 @@ fn manifest_base() -> Manifest {
     }
 }
 
+fn checkpoint() -> Checkpoint {
+    Checkpoint {
+        job_id: "job-77".into(),
+        written_at: Timestamp::new(1_764_012_660_000_000_000, 0),
+        completed_spans: vec![Span::prefix(b"/Table/104/")],
+        files: vec![BackupFile {
+            path: "data/1-1.sst".into(),
+            span: Span::new(*b"/Table/104/1/00000", *b"/Table/104/1/00199\0"),
+            entry_count: 400,
+            row_count: 200,
+            raw_bytes: 20_000,
+            stored_bytes: 27_703,
+            checksum: 0x1234_5678,
+            locality: "region=eu".into(),
+            min_ts: Timestamp::new(1, 0),
+            max_ts: Timestamp::new(2, 1),
+        }],
+        delta: true,
+    }
+}
+
+/// Writes the checkpoint fixtures (added after the first batch), with the
+/// key of the committed ENCRYPTION-INFO. Skipped when they exist.
+fn write_checkpoint_fixtures() {
+    let d = dir();
+    if d.join("checkpoint").exists() {
+        return;
+    }
+    let info = EncryptionInfo::decode("E", &read(paths::ENCRYPTION_INFO)).unwrap();
+    let key = info.derive_key("E", PASSPHRASE).unwrap();
+    std::fs::write(d.join("checkpoint"), checkpoint().encode(None).unwrap()).unwrap();
+    std::fs::write(
+        d.join("encrypted/checkpoint"),
+        checkpoint().encode(Some(&key)).unwrap(),
+    )
+    .unwrap();
+}
+
 fn fetcher(bytes: &[u8]) -> impl FnMut(Range<u64>) -> io::Result<Vec<u8>> + '_ {
     |r: Range<u64>| Ok(bytes[r.start as usize..r.end as usize].to_vec())
 }
 
+/// Writes the fixtures of the first batch (data files, ENCRYPTION-INFO, manifests).
+/// Skipped when they exist: committed fixtures are never rewritten.
 fn write_fixtures() {
     let d = dir();
+    if d.join(paths::ENCRYPTION_INFO).exists() {
+        return;
+    }
     std::fs::create_dir_all(d.join("data")).unwrap();
     std::fs::create_dir_all(d.join("encrypted")).unwrap();
     let (info, key) = EncryptionInfo::generate(PASSPHRASE).unwrap();
@@ -183,6 +227,7 @@ fn read(rel: &str) -> Vec<u8> {
 fn version_1_fixtures_still_read() {
     if std::env::var_os("BACKUP_FORMAT_WRITE_FIXTURES").is_some() {
         write_fixtures();
+        write_checkpoint_fixtures();
     }
     let info =
         EncryptionInfo::decode(paths::ENCRYPTION_INFO, &read(paths::ENCRYPTION_INFO)).unwrap();
@@ -258,5 +303,7 @@ fn version_1_fixtures_still_read() {
         .map(Result::unwrap)
         .collect();
         assert_eq!(descs, descriptors());
+        let cp = Checkpoint::decode("checkpoint", &read(&format!("{sub}checkpoint")), k).unwrap();
+        assert_eq!(cp, checkpoint());
     }
 }
