@@ -1,13 +1,21 @@
-//! `backup-exec`: the traits a host database implements, and (to come) the
-//! backup, restore and schedule jobs that run over them.
+//! `backup-exec`: the traits a host database implements, and the backup job
+//! that runs over them (restore and schedules are to come).
 //!
-//! For now this crate owns the *narrow traits* of the design ([`host`]):
-//! [`KvSource`], [`Catalog`], [`Ingest`], [`KeyRewriter`], [`JobStore`],
-//! [`Protector`] and [`Clock`], with the types they exchange. They are
-//! synchronous and `Send + Sync` (see [`host`] for why).
+//! - [`host`]: the *narrow traits* of the design — [`KvSource`], [`Catalog`],
+//!   [`Ingest`], [`KeyRewriter`], [`JobStore`], [`Protector`] and [`Clock`] —
+//!   synchronous and `Send + Sync` (see [`host`] for why);
+//! - [`backup`]: a [`BackupSpec`] made real — plan the layer in the
+//!   collection (full, or incremental on `LATEST` or a subdirectory, with
+//!   introduced spans), export every range on its leaseholder with bounded
+//!   concurrency (intents requeued then read with priority, transient
+//!   failures retried then the job paused), stream rolling data files to
+//!   storage create-only, checkpoint, and write the manifest last, then `LATEST`;
+//! - [`BackupJobs`]: the job registry over [`JobStore`] (pause, resume,
+//!   cancel, detached runs) with [`ProgressEvent`]s for a progress bar;
+//! - [`BackupSettings`]: file size, chunk size, concurrency, delays, retries.
 //!
 //! ```
-//! use backup_exec::{ExportRequest, IntentPolicy, Locality};
+//! use backup_exec::{ExportRequest, IntentPolicy, Locality, BackupSettings};
 //! use backup_format::{Span, Timestamp};
 //!
 //! let locality: Locality = "region=us-east1,zone=a".parse().unwrap();
@@ -23,12 +31,30 @@
 //!     target_bytes: 16 << 20,
 //! };
 //! assert!(request.start_ts < request.end_ts);
+//! assert_eq!(BackupSettings::default().file_size, 128 << 20);
 //! ```
+//!
+//! A backup runs through [`BackupJobs::backup`] on a [`Host`]; see
+//! `tests/backup.rs` for a complete example on an in-memory host.
 
+pub mod backup;
+mod error;
 pub mod host;
+mod jobs;
+mod progress;
+mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
 
+pub use backup::{
+    BackupResult, BackupSpec, Checkpoint, Destination, Host, LayerChoice, StorageOpener,
+};
+pub use error::ExecError;
 pub use host::{
     Catalog, Clock, ExportChunk, ExportError, ExportRequest, HostError, IdRewrites, Ingest,
     IntentPolicy, JobId, JobKind, JobRecord, JobStatus, JobStore, KeyRewriter, KvSource, Locality,
     NodeId, NodeInfo, ProtectionId, Protector, RangeInfo,
 };
+pub use jobs::BackupJobs;
+pub use progress::{NoProgress, ProgressEvent, ProgressListener};
+pub use settings::BackupSettings;

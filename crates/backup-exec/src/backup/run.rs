@@ -1,0 +1,316 @@
+//! Running a backup job: plan once, then attempts until done; transient
+//! failures retry with backoff, and past the retry limit the job pauses.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
+
+use backup_format::datafile::DataFileOptions;
+use backup_format::{EncryptionKey, SpanSet, Timestamp};
+use tokio::sync::{mpsc, watch};
+
+use super::checkpoint::Checkpoint;
+use super::export::{Event, Exporter};
+use super::finish::{write_latest, write_manifest};
+use super::plan::{
+    Layer, Storages, check_gc_and_protect, encryption_key, layer_finished, open_storages,
+    read_layer, resolve_layer,
+};
+use super::sink::SinkTarget;
+use super::spec::{BackupResult, BackupSpec, Host};
+use crate::error::ExecError;
+use crate::host::{JobId, JobStatus};
+use crate::progress::{ProgressEvent, ProgressListener};
+use crate::settings::BackupSettings;
+
+/// What a user asked a running job to do.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum JobControl {
+    /// Keep going.
+    Run,
+    /// Stop at the next chunk boundary, checkpoint, and pause.
+    Pause,
+    /// Stop and cancel.
+    Cancel,
+}
+
+/// Everything one job run needs.
+pub(crate) struct JobRun<'a> {
+    pub(crate) host: &'a Host,
+    pub(crate) settings: &'a BackupSettings,
+    pub(crate) listener: &'a Arc<dyn ProgressListener>,
+    pub(crate) job: JobId,
+    pub(crate) spec: &'a BackupSpec,
+}
+
+/// Runs (or resumes) the backup of `job` to completion.
+pub(crate) async fn run_backup(
+    run: JobRun<'_>,
+    control: watch::Receiver<JobControl>,
+) -> Result<BackupResult, ExecError> {
+    let JobRun {
+        host,
+        settings,
+        spec,
+        job,
+        ..
+    } = run;
+    let record = host.jobs.get(job)?.ok_or(ExecError::JobNotFound(job))?;
+    let (mut layer, storages, key) = if record.progress.is_empty() {
+        resolve_layer(host, spec, settings).await?
+    } else {
+        let layer = Layer::decode(&record.progress)?;
+        let storages = open_storages(host, spec, layer.incremental())?;
+        let key = encryption_key(
+            &storages,
+            &layer.full_subdir,
+            spec.encryption_passphrase.as_deref(),
+            settings,
+        )
+        .await?;
+        (layer, storages, key)
+    };
+    check_gc_and_protect(host, &mut layer, spec.end_time)?;
+    let encoded = layer.encode();
+    host.jobs.update(job, &mut |r| {
+        r.progress = encoded.clone();
+        Ok(())
+    })?;
+    let now = host.clock.now();
+    if layer_finished(&storages, &layer).await? {
+        write_latest(&storages.collection, &layer, now).await?;
+        let prev = read_layer(&storages.layer_default, &layer.dir, key.as_ref()).await?;
+        let s = prev.manifest.statistics;
+        return Ok(result(job, s.rows, s.index_entries, s.bytes));
+    }
+    let mut checkpoint = Checkpoint::read_latest(&storages.layer_default, &layer.dir, key.as_ref())
+        .await?
+        .unwrap_or_default();
+    let started = Instant::now();
+    let mut failures = 0u32;
+    let mut control = control;
+    loop {
+        let done_before = checkpoint.done.clone();
+        let r = attempt(
+            &run,
+            &layer,
+            &storages,
+            key.as_ref(),
+            &mut checkpoint,
+            &mut control,
+            started,
+        )
+        .await;
+        match r {
+            Ok(()) => break,
+            Err(e) if e.is_transient() => {
+                if checkpoint.done != done_before {
+                    failures = 0; // progress was made: the budget resets
+                }
+                failures += 1;
+                if failures > settings.max_retries {
+                    return Err(ExecError::RetriesExhausted {
+                        attempts: failures,
+                        last: e.to_string(),
+                    });
+                }
+                tokio::time::sleep(settings.backoff(failures)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let stats = write_manifest(
+        &storages.layer_default,
+        &storages.collection,
+        spec,
+        &layer,
+        &checkpoint,
+        key.as_ref(),
+        host.clock.now(),
+    )
+    .await?;
+    if let Some(p) = layer.protection {
+        host.protector.release(p)?;
+    }
+    Ok(result(job, stats.rows, stats.index_entries, stats.bytes))
+}
+
+fn result(job: JobId, rows: u64, index_entries: u64, bytes: u64) -> BackupResult {
+    BackupResult {
+        job_id: job,
+        status: JobStatus::Succeeded,
+        fraction_completed: 1.0,
+        rows,
+        index_entries,
+        bytes,
+    }
+}
+
+/// One attempt: export every span not yet done, checkpointing as it goes.
+async fn attempt(
+    run: &JobRun<'_>,
+    layer: &Layer,
+    storages: &Storages,
+    key: Option<&EncryptionKey>,
+    checkpoint: &mut Checkpoint,
+    control: &mut watch::Receiver<JobControl>,
+    started: Instant,
+) -> Result<(), ExecError> {
+    let (host, settings, spec) = (run.host, run.settings, run.spec);
+    let exporter = Arc::new(Exporter::new(
+        host.kv.clone(),
+        settings.clone(),
+        spec.end_time,
+        spec.revision_history,
+        started,
+    ));
+    let todo = SpanSet::from_spans(layer.spans.iter().cloned()).subtract(&checkpoint.done);
+    let introduced = SpanSet::from_spans(layer.introduced.iter().cloned());
+    let now = Instant::now();
+    let mut total = exporter
+        .plan(
+            todo.intersection(&introduced).spans().to_vec(),
+            Timestamp::ZERO,
+            now,
+            0,
+        )
+        .await?;
+    total += exporter
+        .plan(
+            todo.subtract(&introduced).spans().to_vec(),
+            layer.start_time,
+            now,
+            0,
+        )
+        .await?;
+    run.listener.event(&ProgressEvent::Planned {
+        job: run.job,
+        total_spans: total,
+    });
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let seq = Arc::new(AtomicU64::new(
+        u64::try_from(host.clock.now().wall).unwrap_or(0),
+    ));
+    let index_spans = Arc::new(SpanSet::from_spans(spec.index_spans.iter().cloned()));
+    let options = DataFileOptions {
+        encryption: key.cloned(),
+        target_file_size: settings.file_size,
+        ..DataFileOptions::default()
+    };
+    let mut workers = Vec::new();
+    for node in host.kv.nodes() {
+        let (storage, locality) = storages
+            .by_locality
+            .iter()
+            .find(|((k, v), _)| node.locality.matches(k, v))
+            .map(|((k, v), s)| (s.clone(), format!("{k}={v}")))
+            .unwrap_or_else(|| (storages.layer_default.clone(), String::new()));
+        let target = SinkTarget {
+            node: node.id,
+            storage,
+            locality,
+            layer_dir: layer.dir.clone(),
+            options: options.clone(),
+            seq: seq.clone(),
+            index_spans: index_spans.clone(),
+        };
+        for _ in 0..settings.per_node_concurrency.max(1) {
+            workers.push(tokio::spawn(exporter.clone().work(
+                node.id,
+                target.clone(),
+                tx.clone(),
+            )));
+        }
+    }
+    drop(tx);
+    let mut finished = 0usize;
+    let mut last_checkpoint = Instant::now();
+    let mut stopped = None;
+    let mut dirty = false;
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                None => break,
+                Some(Event::Stored(d)) => {
+                    if let Some(f) = &d.file {
+                        run.listener.event(&ProgressEvent::FileWritten {
+                            job: run.job,
+                            path: f.path.clone(),
+                            bytes: f.stored_bytes,
+                        });
+                    }
+                    let d = *d;
+                    checkpoint.record(d.file, &d.pieces, d.rows, d.index_entries);
+                    dirty = true;
+                    if last_checkpoint.elapsed() >= settings.checkpoint_interval {
+                        save(run, storages, layer, checkpoint, key, finished, total).await?;
+                        last_checkpoint = Instant::now();
+                        dirty = false;
+                    }
+                }
+                Some(Event::ItemFinished) => finished += 1,
+            },
+            changed = control.changed(), if stopped.is_none() => {
+                let c = if changed.is_ok() { *control.borrow() } else { JobControl::Cancel };
+                if c != JobControl::Run {
+                    exporter.stop();
+                    stopped = Some(c);
+                }
+            }
+        }
+    }
+    for w in workers {
+        w.await
+            .map_err(|e| ExecError::Internal(format!("export worker: {e}")))?;
+    }
+    let error = exporter.take_error();
+    if dirty && (error.is_some() || stopped.is_some()) {
+        save(run, storages, layer, checkpoint, key, finished, total).await?;
+    }
+    if let Some(e) = error {
+        return Err(e);
+    }
+    match stopped {
+        Some(JobControl::Pause) => Err(ExecError::Paused(run.job)),
+        Some(_) => Err(ExecError::Canceled(run.job)),
+        None => Ok(()),
+    }
+}
+
+/// Writes a checkpoint and the job's fraction completed.
+async fn save(
+    run: &JobRun<'_>,
+    storages: &Storages,
+    layer: &Layer,
+    checkpoint: &Checkpoint,
+    key: Option<&EncryptionKey>,
+    finished: usize,
+    total: usize,
+) -> Result<(), ExecError> {
+    let path = checkpoint
+        .write(
+            &storages.layer_default,
+            &layer.dir,
+            run.host.clock.now(),
+            key,
+        )
+        .await?;
+    run.listener
+        .event(&ProgressEvent::Checkpointed { job: run.job, path });
+    let fraction = if total == 0 {
+        1.0
+    } else {
+        (finished as f64 / total as f64).min(0.99)
+    };
+    run.host.jobs.update(run.job, &mut |r| {
+        if fraction > r.fraction_completed {
+            r.fraction_completed = fraction;
+        }
+        Ok(())
+    })?;
+    run.listener.event(&ProgressEvent::Fraction {
+        job: run.job,
+        fraction,
+    });
+    Ok(())
+}

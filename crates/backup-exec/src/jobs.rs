@@ -1,0 +1,282 @@
+//! The job registry: backup jobs persisted through [`JobStore`], with pause,
+//! resume and cancel, detached runs, and progress events.
+//!
+//! Status moves `running` → `succeeded` | `failed` | `canceled` | `paused`;
+//! `paused` → `running` on [`BackupJobs::resume`]. A job whose retry budget
+//! ran out is paused with its error attached. A `running` job that no
+//! process runs (after a crash or restart) can be resumed too.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::backup::{
+    BackupResult, BackupSpec, Host, JobControl, JobRun, decode_spec, encode_spec, run_backup,
+};
+use crate::error::ExecError;
+use crate::host::{HostError, JobId, JobKind, JobRecord, JobStatus};
+use crate::progress::{NoProgress, ProgressEvent, ProgressListener};
+use crate::settings::BackupSettings;
+
+struct Running {
+    control: watch::Sender<JobControl>,
+    handle: Option<JoinHandle<Result<BackupResult, ExecError>>>,
+}
+
+/// Starts and controls backup jobs on one host. Cheap to clone.
+#[derive(Clone)]
+pub struct BackupJobs {
+    host: Host,
+    settings: BackupSettings,
+    listener: Arc<dyn ProgressListener>,
+    running: Arc<Mutex<HashMap<JobId, Running>>>,
+}
+
+impl BackupJobs {
+    /// A registry over `host` with `settings`.
+    pub fn new(host: Host, settings: BackupSettings) -> BackupJobs {
+        BackupJobs {
+            host,
+            settings,
+            listener: Arc::new(NoProgress),
+            running: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Sends progress events to `listener`.
+    pub fn with_listener(mut self, listener: Arc<dyn ProgressListener>) -> BackupJobs {
+        self.listener = listener;
+        self
+    }
+
+    /// The host.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Running>> {
+        match self.running.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Registers and runs a backup. Waits for it unless `spec.detached`, in
+    /// which case the job's id comes back at once with status `running`.
+    pub async fn backup(&self, spec: BackupSpec) -> Result<BackupResult, ExecError> {
+        let now = self.host.clock.now();
+        let record = JobRecord {
+            id: 0,
+            kind: JobKind::Backup,
+            description: spec.redacted_description(),
+            user: spec.user.clone(),
+            status: JobStatus::Running,
+            created: now,
+            started: Some(now),
+            finished: None,
+            fraction_completed: 0.0,
+            error: None,
+            payload: encode_spec(&spec),
+            progress: Vec::new(),
+        };
+        let id = self.host.jobs.create(&record)?;
+        self.start(id, spec).await
+    }
+
+    /// Resumes a paused job (or a `running` one no process runs any more),
+    /// from its last checkpoint.
+    pub async fn resume(&self, id: JobId) -> Result<BackupResult, ExecError> {
+        if self.running().contains_key(&id) {
+            return Err(state_error(id, JobStatus::Running, "it is already running"));
+        }
+        let mut spec = None;
+        self.host.jobs.update(id, &mut |r| {
+            match r.status {
+                JobStatus::Paused | JobStatus::Running | JobStatus::PauseRequested => {}
+                s => {
+                    return Err(HostError::Invalid(format!(
+                        "job {id} is {}: only a paused job can be resumed",
+                        s.as_str()
+                    )));
+                }
+            }
+            r.status = JobStatus::Running;
+            r.error = None;
+            spec = Some(r.payload.clone());
+            Ok(())
+        })?;
+        let spec = decode_spec(&spec.unwrap_or_default())?;
+        self.status_event(id, JobStatus::Running);
+        self.start(id, spec).await
+    }
+
+    async fn start(&self, id: JobId, spec: BackupSpec) -> Result<BackupResult, ExecError> {
+        let (tx, rx) = watch::channel(JobControl::Run);
+        let detached = spec.detached;
+        let this = self.clone();
+        let handle = tokio::spawn(async move {
+            let run = JobRun {
+                host: &this.host,
+                settings: &this.settings,
+                listener: &this.listener,
+                job: id,
+                spec: &spec,
+            };
+            let r = run_backup(run, rx).await;
+            this.conclude(id, r)
+        });
+        if detached {
+            self.running().insert(
+                id,
+                Running {
+                    control: tx,
+                    handle: Some(handle),
+                },
+            );
+            return Ok(BackupResult {
+                job_id: id,
+                status: JobStatus::Running,
+                fraction_completed: 0.0,
+                rows: 0,
+                index_entries: 0,
+                bytes: 0,
+            });
+        }
+        self.running().insert(
+            id,
+            Running {
+                control: tx,
+                handle: None,
+            },
+        );
+        let r = handle
+            .await
+            .map_err(|e| ExecError::Internal(format!("backup job {id}: {e}")));
+        self.running().remove(&id);
+        r?
+    }
+
+    /// Records the outcome of a run in the job store.
+    fn conclude(
+        &self,
+        id: JobId,
+        r: Result<BackupResult, ExecError>,
+    ) -> Result<BackupResult, ExecError> {
+        let now = self.host.clock.now();
+        let (status, error) = match &r {
+            Ok(_) => (JobStatus::Succeeded, None),
+            Err(ExecError::Paused(_)) => (JobStatus::Paused, None),
+            Err(e @ ExecError::RetriesExhausted { .. }) => (JobStatus::Paused, Some(e.to_string())),
+            Err(ExecError::Canceled(_)) => (JobStatus::Canceled, None),
+            Err(e) => (JobStatus::Failed, Some(e.to_string())),
+        };
+        let record = self.host.jobs.update(id, &mut |rec| {
+            rec.status = status;
+            rec.error = error.clone();
+            if status == JobStatus::Succeeded {
+                rec.fraction_completed = 1.0;
+            }
+            if status.is_terminal() {
+                rec.finished = Some(now);
+            }
+            Ok(())
+        })?;
+        if matches!(status, JobStatus::Failed | JobStatus::Canceled) {
+            self.release_protection(&record);
+        }
+        self.status_event(id, status);
+        r
+    }
+
+    /// Drops the protected timestamp of a job that will not continue.
+    fn release_protection(&self, record: &JobRecord) {
+        if let Ok(layer) = crate::backup::decode_layer(&record.progress)
+            && let Some(p) = layer
+        {
+            let _ = self.host.protector.release(p);
+        }
+    }
+
+    fn status_event(&self, job: JobId, status: JobStatus) {
+        self.listener.event(&ProgressEvent::Status { job, status });
+    }
+
+    /// Asks a running job to pause at its next chunk boundary (after a checkpoint).
+    pub fn pause(&self, id: JobId) -> Result<(), ExecError> {
+        self.control(id, JobControl::Pause, JobStatus::PauseRequested)
+    }
+
+    /// Cancels a job: a running one stops; a paused one is canceled at once.
+    pub fn cancel(&self, id: JobId) -> Result<(), ExecError> {
+        if self.running().contains_key(&id) {
+            return self.control(id, JobControl::Cancel, JobStatus::CancelRequested);
+        }
+        let now = self.host.clock.now();
+        let record = self.host.jobs.update(id, &mut |r| {
+            if r.status.is_terminal() {
+                return Err(HostError::Invalid(format!(
+                    "job {id} is {}: it cannot be canceled",
+                    r.status.as_str()
+                )));
+            }
+            r.status = JobStatus::Canceled;
+            r.finished = Some(now);
+            Ok(())
+        })?;
+        self.release_protection(&record);
+        self.status_event(id, JobStatus::Canceled);
+        Ok(())
+    }
+
+    fn control(&self, id: JobId, c: JobControl, status: JobStatus) -> Result<(), ExecError> {
+        let running = self.running();
+        let Some(job) = running.get(&id) else {
+            let record = self.host.jobs.get(id)?.ok_or(ExecError::JobNotFound(id))?;
+            return Err(state_error(
+                id,
+                record.status,
+                "it is not running in this process",
+            ));
+        };
+        let _ = job.control.send(c);
+        drop(running);
+        self.host.jobs.update(id, &mut |r| {
+            r.status = status;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Waits for a detached job started by this registry to stop.
+    pub async fn wait(&self, id: JobId) -> Result<BackupResult, ExecError> {
+        let handle = self.running().get_mut(&id).and_then(|r| r.handle.take());
+        let Some(handle) = handle else {
+            let record = self.host.jobs.get(id)?.ok_or(ExecError::JobNotFound(id))?;
+            return Err(state_error(
+                id,
+                record.status,
+                "this process is not running it",
+            ));
+        };
+        let r = handle
+            .await
+            .map_err(|e| ExecError::Internal(format!("backup job {id}: {e}")));
+        self.running().remove(&id);
+        r?
+    }
+
+    /// The job's record.
+    pub fn job(&self, id: JobId) -> Result<JobRecord, ExecError> {
+        self.host.jobs.get(id)?.ok_or(ExecError::JobNotFound(id))
+    }
+}
+
+fn state_error(id: JobId, status: JobStatus, what: &str) -> ExecError {
+    ExecError::JobState {
+        id,
+        status: status.as_str(),
+        what: what.to_string(),
+    }
+}
