@@ -172,6 +172,15 @@ pub(crate) fn classify(err: &object_store::Error) -> Class {
 fn classify_chain(err: &(dyn std::error::Error + 'static)) -> Class {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = current {
+        if let Some(sts) = e.downcast_ref::<crate::sts::StsError>() {
+            return if sts.is_denied() {
+                Class::Denied
+            } else if sts.is_transient() {
+                Class::Transient
+            } else {
+                Class::Permanent
+            };
+        }
         if let Some(http) = e.downcast_ref::<object_store::client::HttpError>() {
             use object_store::client::HttpErrorKind as K;
             if matches!(

@@ -26,6 +26,24 @@
 //! multipart ones too, carries the class; every S3 put carries a SHA-256
 //! checksum, which Object Lock buckets demand.
 //!
+//! # S3 credentials
+//!
+//! | URI parameters | S3 requests are signed with |
+//! |---|---|
+//! | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` [, `AWS_SESSION_TOKEN`] (`AUTH=specified`, the default) | those keys |
+//! | `AUTH=implicit` | the environment's: `AWS_*` variables, web identity, container or instance role |
+//! | either of the above plus `ASSUME_ROLE=<role ARN>` | temporary credentials of the role, from STS `AssumeRole` called with the credentials above |
+//! | `ASSUME_ROLE=<ARN>,<ARN>,…` | each role assumes the next; the last role's temporary credentials |
+//!
+//! The [`sts`] module is the STS client (SigV4-signed form POST to
+//! `AWS_ENDPOINT` when given, else `https://sts.<AWS_REGION>.amazonaws.com`,
+//! region `us-east-1` by default). STS is first asked when the storage is
+//! first used, not by [`open`]; each role's credentials are cached and
+//! renewed five minutes before they expire (a failed renewal keeps the old
+//! ones while they are valid). STS refusals (`AccessDenied`…) are permission
+//! denied, throttling and 5xx are transient. `ASSUME_ROLE` with an external
+//! id (`arn?EXTERNAL_ID=…`) is not supported: the value must be ARNs.
+//!
 //! # What "create-only" means on each backend
 //!
 //! | backend | whole puts, and streamed writes below one part | streamed multipart writes |
@@ -89,6 +107,7 @@ mod open;
 mod redact;
 mod retry;
 mod storage;
+pub mod sts;
 mod uri;
 mod userfile;
 

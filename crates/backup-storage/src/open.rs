@@ -16,6 +16,7 @@ use crate::local::LocalStorage;
 use crate::object::{ObjectStorage, ObjectStorageConfig};
 use crate::retry::RetryPolicy;
 use crate::storage::ExternalStorage;
+use crate::sts;
 use crate::uri::{Auth, AzureConfig, GcsConfig, Location, NodeRef, S3Config, StorageUri};
 use crate::userfile::{UserfileBackend, UserfileStorage};
 
@@ -159,6 +160,14 @@ fn no_inner_retries() -> RetryConfig {
     }
 }
 
+/// The HTTP client STS is called with: the same timeouts as the storage's.
+fn sts_client(ctx: &StorageContext) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(ctx.request_timeout)
+        .build()
+}
+
 fn client_options(
     ctx: &StorageContext,
     headers: Option<HeaderMap>,
@@ -179,13 +188,6 @@ pub(crate) fn s3_store(
     ctx: &StorageContext,
     describe: &str,
 ) -> Result<AmazonS3Builder, StorageError> {
-    if c.assume_role.is_some() {
-        return Err(StorageError::Unsupported {
-            what: format!(
-                "ASSUME_ROLE in {describe}: this build cannot assume roles yet; attach the role to the machine and use AUTH=implicit, or pass the role's keys"
-            ),
-        });
-    }
     let mut builder = match c.auth {
         Auth::Implicit => AmazonS3Builder::from_env(),
         Auth::Specified => AmazonS3Builder::new(),
@@ -199,12 +201,31 @@ pub(crate) fn s3_store(
     if let Some(token) = &c.session_token {
         builder = builder.with_token(token.expose());
     }
-    let region = c.region.clone().unwrap_or_else(|| "us-east-1".to_string());
+    let region = c
+        .region
+        .clone()
+        .unwrap_or_else(|| sts::DEFAULT_REGION.to_string());
     builder = builder.with_region(region).with_bucket_name(&c.bucket);
     let endpoint = ctx.endpoint_override.clone().or_else(|| c.endpoint.clone());
     let allow_http = endpoint
         .as_deref()
         .is_some_and(|e| e.starts_with("http://"));
+    if c.assume_role.is_some() {
+        let client = sts_client(ctx).map_err(|e| {
+            StorageError::invalid_uri(
+                describe,
+                format!("cannot build the STS client: {}", chain_text(&e)),
+            )
+        })?;
+        let base = builder
+            .clone()
+            .with_client_options(client_options(ctx, None, allow_http));
+        if let Some(credentials) =
+            sts::s3_credentials(c, &base, endpoint.as_deref(), client, describe)?
+        {
+            builder = builder.with_credentials(credentials);
+        }
+    }
     if let Some(endpoint) = endpoint {
         builder = builder
             .with_endpoint(endpoint)

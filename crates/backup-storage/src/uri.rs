@@ -18,6 +18,10 @@ use crate::redact::{percent_decode, redact_uri};
 pub struct Secret(String);
 
 impl Secret {
+    pub(crate) fn new(secret: String) -> Secret {
+        Secret(secret)
+    }
+
     /// The secret itself, for handing to a client library; never log it.
     pub fn expose(&self) -> &str {
         &self.0
@@ -66,7 +70,9 @@ pub struct S3Config {
     pub endpoint: Option<String>,
     /// `S3_STORAGE_CLASS`, applied to every object written.
     pub storage_class: Option<String>,
-    /// `ASSUME_ROLE` (role ARN); parsed, not yet supported when opening.
+    /// `ASSUME_ROLE`: a role ARN, or a comma-separated chain of them where
+    /// each role assumes the next; S3 is then accessed with the last role's
+    /// temporary credentials (see [`crate::sts`]).
     pub assume_role: Option<String>,
 }
 
@@ -527,6 +533,16 @@ fn parse_s3(host: String, prefix: String, p: &mut Params) -> Result<S3Config, St
     {
         return Err(p.err(format!("AWS_ENDPOINT={endpoint} is not an http(s):// URL")));
     }
+    let assume_role = p.take("ASSUME_ROLE")?;
+    if let Some(roles) = &assume_role {
+        for role in crate::sts::role_chain(roles) {
+            if !role.starts_with("arn:") || role.contains(char::is_whitespace) {
+                return Err(p.err(format!(
+                    "ASSUME_ROLE element {role:?} is not a role ARN; use arn:aws:iam::<account>:role/<name>, or several separated by commas"
+                )));
+            }
+        }
+    }
     Ok(S3Config {
         bucket,
         prefix,
@@ -537,7 +553,7 @@ fn parse_s3(host: String, prefix: String, p: &mut Params) -> Result<S3Config, St
         region: p.take("AWS_REGION")?,
         endpoint,
         storage_class,
-        assume_role: p.take("ASSUME_ROLE")?,
+        assume_role,
     })
 }
 

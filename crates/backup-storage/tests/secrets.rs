@@ -150,13 +150,17 @@ async fn no_error_uri_or_storage_text_contains_a_secret() {
     // GCS: the key does not hold a usable private key, so opening fails.
     let err = open(&StorageUri::parse(&gcs("")).unwrap(), &ctx).unwrap_err();
     texts.error("gcs open", &err);
-    // ASSUME_ROLE is refused when opening.
-    let err = open(
-        &StorageUri::parse(&s3(&closed, "&ASSUME_ROLE=arn:r")).unwrap(),
+    // ASSUME_ROLE: STS unreachable, every operation fails while assuming.
+    let assumed = open(
+        &StorageUri::parse(&s3(
+            &closed,
+            "&ASSUME_ROLE=arn:aws:iam::1:role/a,arn:aws:iam::1:role/b",
+        ))
+        .unwrap(),
         &ctx,
     )
-    .unwrap_err();
-    texts.error("assume role", &err);
+    .unwrap();
+    texts.storage_ops("assume role refused", &assumed).await;
 
     // Connection refused on a closed loopback port, S3 and Azure, every operation.
     let s3_refused = open(&StorageUri::parse(&s3(&closed, "")).unwrap(), &ctx).unwrap();
@@ -191,6 +195,29 @@ async fn no_error_uri_or_storage_text_contains_a_secret() {
         let err = storage.get_range("taken", 0..10).await.unwrap_err();
         texts.error("out of range", &err);
         texts.add("storage", format!("{} {storage:?}", storage.describe()));
+
+        // The same through an assumed role (moto's STS).
+        let assumed = open(
+            &StorageUri::parse(&format!(
+                "{uri}&ASSUME_ROLE=arn:aws:iam::123456789012:role/b"
+            ))
+            .unwrap(),
+            &ctx,
+        )
+        .unwrap();
+        let err = assumed.get("missing").await.unwrap_err();
+        assert!(err.is_not_found(), "{err}");
+        texts.error("assumed not found", &err);
+        let err = assumed
+            .put("taken", Bytes::from_static(b"3"))
+            .await
+            .unwrap_err();
+        assert!(err.is_already_exists(), "{err}");
+        texts.error("assumed already exists", &err);
+        texts.add(
+            "assumed storage",
+            format!("{} {assumed:?}", assumed.describe()),
+        );
     }
     texts.check();
 }

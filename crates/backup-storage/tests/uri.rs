@@ -65,14 +65,24 @@ fn s3_storage_class_is_validated() {
 }
 
 #[test]
-fn assume_role_is_parsed_but_not_opened() {
+fn assume_role_is_parsed_and_opened() {
     let uri = StorageUri::parse("s3://b?AUTH=implicit&ASSUME_ROLE=arn:aws:iam::1:role/r").unwrap();
     let Location::S3(c) = uri.location() else {
         panic!()
     };
     assert_eq!(c.assume_role.as_deref(), Some("arn:aws:iam::1:role/r"));
-    let err = open(&uri, &StorageContext::default()).unwrap_err();
-    assert!(matches!(err, StorageError::Unsupported { .. }), "{err}");
+    // The role is shown (it is not a secret); STS is only asked on first use.
+    assert!(
+        uri.to_string()
+            .contains("ASSUME_ROLE=arn:aws:iam::1:role/r")
+    );
+    let uri = StorageUri::parse(
+        "s3://b?AWS_ACCESS_KEY_ID=i&AWS_SECRET_ACCESS_KEY=s&ASSUME_ROLE=arn:aws:iam::1:role/a,arn:aws:iam::2:role/b",
+    )
+    .unwrap();
+    open(&uri, &StorageContext::default()).unwrap();
+    let err = StorageUri::parse("s3://b?AUTH=implicit&ASSUME_ROLE=backup").unwrap_err();
+    assert!(matches!(err, StorageError::InvalidUri { .. }), "{err}");
 }
 
 #[test]
