@@ -753,3 +753,59 @@ async fn assumed_role_credentials_sign_s3_requests_on_moto() {
     );
     assert!(s3.iter().any(|s| s.path.contains(&bucket)));
 }
+
+/// `AUTH=implicit`: the environment's keys call STS. Run in a child process
+/// (this test binary again) so the environment can be set for it alone.
+#[tokio::test]
+async fn implicit_base_credentials_come_from_the_environment() {
+    let (endpoint, seen) = scripted_sts(vec![(403, error_xml("AccessDenied", "no"))]).await;
+    let exe = std::env::current_exe().unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(exe)
+            .args(["--exact", "implicit_child", "--ignored", "--nocapture"])
+            .env("BACKUP_STS_CHILD_ENDPOINT", endpoint)
+            .env("AWS_ACCESS_KEY_ID", "AKIDFROMENV")
+            .env("AWS_SECRET_ACCESS_KEY", BASE_SECRET)
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+            .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen = seen.lock().unwrap();
+    assert!(!seen.is_empty(), "STS was not called");
+    for s in seen.iter() {
+        assert!(s.is_sts(), "{s:?}");
+        assert_eq!(s.key_id().as_deref(), Some("AKIDFROMENV"));
+    }
+}
+
+#[tokio::test]
+#[ignore = "run by implicit_base_credentials_come_from_the_environment"]
+async fn implicit_child() {
+    // Only meaningful when started by the test above (not with --include-ignored).
+    let Ok(endpoint) = std::env::var("BACKUP_STS_CHILD_ENDPOINT") else {
+        return;
+    };
+    let ep: String = url::form_urlencoded::byte_serialize(endpoint.as_bytes()).collect();
+    let raw = format!("s3://bucket/x?AUTH=implicit&AWS_ENDPOINT={ep}&ASSUME_ROLE={ROLE}");
+    let storage = open(&StorageUri::parse(&raw).unwrap(), &common::context()).unwrap();
+    let err = storage
+        .put("a", Bytes::from_static(b"1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StorageError::PermissionDenied { .. }),
+        "{err}"
+    );
+    assert!(!err.to_string().contains(BASE_SECRET), "{err}");
+}
