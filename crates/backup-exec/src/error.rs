@@ -91,6 +91,15 @@ pub enum ExecError {
         /// What is wrong.
         detail: String,
     },
+    /// A create-only write found an object with other contents at its path.
+    #[error(
+        "{path} already exists with different contents: another job wrote into this backup; \
+         back up into a new location"
+    )]
+    ObjectConflict {
+        /// The object's path in its storage.
+        path: String,
+    },
     /// A worker task panicked or was lost.
     #[error("internal error: {0}")]
     Internal(String),

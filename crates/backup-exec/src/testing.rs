@@ -37,7 +37,8 @@ pub struct MemoryKv {
     ranges: Mutex<BTreeMap<Vec<u8>, NodeId>>,
     nodes: Vec<NodeInfo>,
     clock: AtomicI64,
-    /// Every export call: `(node, span)`.
+    /// Every successful export call: `(node, keys it covered)` — the
+    /// request's start up to the chunk's resume key (or the span's end).
     pub exports: Mutex<Vec<(NodeId, Span)>>,
     gc_threshold: Mutex<Timestamp>,
     protections: Mutex<HashMap<u64, Timestamp>>,
@@ -137,7 +138,6 @@ impl KvSource for MemoryKv {
                 leaseholder: holder,
             });
         }
-        lock(&self.exports).push((node, req.span.clone()));
         let data = lock(&self.data);
         let mut chunk = ExportChunk::default();
         let mut size = 0usize;
@@ -171,6 +171,8 @@ impl KvSource for MemoryKv {
             size += e.size();
             chunk.entries.push(e);
         }
+        let covered = chunk.resume_key.clone().unwrap_or(req.span.end.clone());
+        lock(&self.exports).push((node, Span::new(req.span.start.clone(), covered)));
         Ok(chunk)
     }
 }

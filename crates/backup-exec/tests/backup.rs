@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use backup_exec::testing::{MemoryKv, MemoryStorages, StaticCatalog, memory_host};
-use backup_exec::{BackupJobs, BackupSettings, BackupSpec, Destination, JobStatus, LayerChoice};
+use backup_exec::{
+    BackupJobs, BackupSettings, BackupSpec, Destination, JobStatus, KvSource, LayerChoice,
+};
 use backup_format::datafile::verify_data_file;
 use backup_format::manifest::{BackupFile, Manifest, SideFileReader};
 use backup_format::paths::{BACKUP_MANIFEST, BACKUP_MANIFEST_CHECKSUM, LATEST_DIR};
@@ -102,12 +104,37 @@ async fn full_then_incremental_backup_reads_back() {
     assert!(m.statistics.bytes > 0);
     assert_eq!(kv.protections(), 0, "protection released");
     // Every export went to the range's leaseholder and no key was exported twice.
-    let exports = kv.exports.lock().unwrap().clone();
-    for (i, (_, a)) in exports.iter().enumerate() {
-        for (_, b) in &exports[i + 1..] {
-            assert!(!a.overlaps(b) || a.start != b.start, "{a:?} twice");
-        }
+    let mut exports = kv.exports.lock().unwrap().clone();
+    let ranges = kv.ranges(&[Span::new(*b"a", *b"z")]).unwrap();
+    for (node, span) in &exports {
+        let range = ranges
+            .iter()
+            .find(|r| r.span.contains_key(&span.start))
+            .unwrap();
+        assert_eq!(
+            *node, range.leaseholder,
+            "{span:?} exported off its leaseholder"
+        );
+        assert!(
+            span.end <= range.span.end,
+            "{span:?} crosses a range boundary"
+        );
     }
+    exports.sort_by(|a, b| a.1.start.cmp(&b.1.start));
+    for w in exports.windows(2) {
+        assert!(
+            w[0].1.end <= w[1].1.start,
+            "{:?} and {:?} overlap",
+            w[0],
+            w[1]
+        );
+    }
+    let covered = backup_format::SpanSet::from_spans(exports.iter().map(|e| e.1.clone()));
+    assert_eq!(
+        covered.spans(),
+        &[Span::new(*b"a", *b"z")],
+        "every key exported"
+    );
     // Incremental: only the changes.
     kv.put(b"k00001", Some(b"new"));
     let end2 = kv.put(b"zz-out-of-span", Some(b"x"));

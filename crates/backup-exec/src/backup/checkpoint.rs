@@ -1,10 +1,12 @@
-//! Checkpoints: which key spans are safely in uploaded data files, and those files.
+//! Progress: which key spans are safely in uploaded data files, and those
+//! files, saved as `backup-format` checkpoints.
 //!
-//! A checkpoint is written every `checkpoint_interval` to
-//! `progress/BACKUP-CHECKPOINT-<inverted HLC time>`, a name never used
-//! before (create-only storage, object-lock friendly); the newest one that
-//! decodes wins. It stays small: the done spans (coalesced) and one record
-//! per data file, never entries.
+//! Every `checkpoint_interval` the job writes a *delta* checkpoint
+//! ([`backup_format::Checkpoint`] with `delta = true`) holding only what was
+//! finished since the previous one, to `progress/BACKUP-CHECKPOINT-<inverted
+//! HLC time>`, a name never used before (create-only storage, object-lock
+//! friendly). A resumed job reads every checkpoint of the layer and unions
+//! them, so checkpoints stay small however long the job runs.
 //!
 //! Invariant: a span is in `done` only once every entry of it is in a data
 //! file that has been uploaded *and* is listed in `files`. A resumed job
@@ -14,144 +16,128 @@
 
 use std::sync::Arc;
 
-use backup_format::crypto::{open_bytes, seal_bytes};
+use backup_format::checkpoint::Checkpoint;
 use backup_format::manifest::BackupFile;
-use backup_format::paths::{PROGRESS_DIR, checkpoint_file_name};
+use backup_format::paths::{PROGRESS_DIR, checkpoint_file_name, parse_checkpoint_file_name};
 use backup_format::{EncryptionKey, Span, SpanSet, Timestamp};
 use backup_storage::ExternalStorage;
 use bytes::Bytes;
 
-use super::codec::{Dec, Enc, put_file};
 use crate::error::ExecError;
 
-const MAGIC: &[u8] = b"BKPCKPT1";
-
-/// What a job has finished so far.
+/// What a job has finished so far, and what of it is not saved yet.
 #[derive(Clone, PartialEq, Debug, Default)]
-pub struct Checkpoint {
+pub(crate) struct Progress {
     /// Uploaded data files, in upload order.
-    pub files: Vec<BackupFile>,
+    pub(crate) files: Vec<BackupFile>,
     /// Key spans whose entries are all in `files`.
-    pub done: SpanSet,
-    /// Rows in `files`.
-    pub rows: u64,
-    /// Secondary index entries in `files`.
-    pub index_entries: u64,
+    pub(crate) done: SpanSet,
+    /// Files not yet in a saved checkpoint.
+    unsaved_files: Vec<BackupFile>,
+    /// Spans not yet in a saved checkpoint.
+    unsaved_spans: Vec<Span>,
 }
 
-impl Checkpoint {
+impl Progress {
     /// Raw bytes in `files`.
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.files.iter().map(|f| f.raw_bytes).sum()
     }
 
+    /// `(rows, index entries)` in `files`: a data file never mixes the two
+    /// (the sink starts a new file where one ends and the other begins), so
+    /// a file's distinct keys are index entries when its first key is in
+    /// `index_spans`.
+    pub(crate) fn rows_and_index_entries(&self, index_spans: &SpanSet) -> (u64, u64) {
+        let (mut rows, mut index) = (0, 0);
+        for f in &self.files {
+            if index_spans.contains_key(&f.span.start) {
+                index += f.row_count;
+            } else {
+                rows += f.row_count;
+            }
+        }
+        (rows, index)
+    }
+
     /// Adds spans (and, when given, the file holding their entries).
-    pub(crate) fn record(
-        &mut self,
-        file: Option<BackupFile>,
-        pieces: &[Span],
-        rows: u64,
-        idx: u64,
-    ) {
+    pub(crate) fn record(&mut self, file: Option<BackupFile>, pieces: &[Span]) {
         if let Some(f) = file {
-            self.files.push(f);
+            self.files.push(f.clone());
+            self.unsaved_files.push(f);
         }
         for p in pieces {
             self.done.insert(p.clone());
+            self.unsaved_spans.push(p.clone());
         }
-        self.rows += rows;
-        self.index_entries += idx;
     }
 
-    fn encode(&self) -> Vec<u8> {
-        let mut e = Enc(MAGIC.to_vec());
-        e.u64(self.files.len() as u64);
-        for f in &self.files {
-            put_file(&mut e, f);
-        }
-        e.spans(self.done.spans())
-            .u64(self.rows)
-            .u64(self.index_entries);
-        let crc = crc32c::crc32c(&e.0);
-        e.u64(u64::from(crc));
-        e.0
+    /// Whether something was recorded since the last save.
+    pub(crate) fn dirty(&self) -> bool {
+        !self.unsaved_files.is_empty() || !self.unsaved_spans.is_empty()
     }
 
-    fn decode(bytes: &[u8]) -> Result<Checkpoint, ExecError> {
-        let corrupt = |detail: &str| ExecError::Corrupt {
-            what: "backup checkpoint".into(),
-            detail: detail.into(),
-        };
-        let body_len = bytes
-            .len()
-            .checked_sub(8)
-            .ok_or_else(|| corrupt("too short"))?;
-        let (body, tail) = bytes.split_at(body_len);
-        let mut t = Dec::new("backup checkpoint", tail);
-        if t.u64()? != u64::from(crc32c::crc32c(body)) {
-            return Err(corrupt("checksum mismatch"));
-        }
-        if !body.starts_with(MAGIC) {
-            return Err(corrupt("not a checkpoint"));
-        }
-        let mut d = Dec::new("backup checkpoint", &body[MAGIC.len()..]);
-        let n = d.len()?;
-        let files = (0..n)
-            .map(|_| d.record::<BackupFile>())
-            .collect::<Result<Vec<_>, _>>()?;
-        let done = SpanSet::from_spans(d.spans()?);
-        let rows = d.u64()?;
-        let index_entries = d.u64()?;
-        d.finish()?;
-        Ok(Checkpoint {
-            files,
-            done,
-            rows,
-            index_entries,
-        })
-    }
-
-    /// Writes the checkpoint under `layer_dir` at `now`; returns its path.
-    pub(crate) async fn write(
-        &self,
+    /// Writes what was recorded since the last save as a delta checkpoint
+    /// under `layer_dir` at `now`; returns its path (`None` if nothing new).
+    pub(crate) async fn save(
+        &mut self,
         storage: &Arc<dyn ExternalStorage>,
         layer_dir: &str,
+        job: &str,
         now: Timestamp,
         key: Option<&EncryptionKey>,
-    ) -> Result<String, ExecError> {
-        let mut bytes = self.encode();
-        if let Some(key) = key {
-            bytes = seal_bytes(key, &bytes)?;
+    ) -> Result<Option<String>, ExecError> {
+        if !self.dirty() {
+            return Ok(None);
         }
+        let checkpoint = Checkpoint {
+            job_id: job.to_string(),
+            written_at: now,
+            completed_spans: SpanSet::from_spans(self.unsaved_spans.iter().cloned())
+                .spans()
+                .to_vec(),
+            files: self.unsaved_files.clone(),
+            delta: true,
+        };
+        let bytes = checkpoint.encode(key)?;
         let path = format!("{layer_dir}/{}", checkpoint_file_name(now));
         storage.put(&path, Bytes::from(bytes)).await?;
-        Ok(path)
+        self.unsaved_files.clear();
+        self.unsaved_spans.clear();
+        Ok(Some(path))
     }
 
-    /// The newest checkpoint under `layer_dir` that decodes, if any.
-    pub(crate) async fn read_latest(
+    /// The progress saved under `layer_dir`: the union of every delta
+    /// checkpoint since the newest cumulative one.
+    ///
+    /// A checkpoint that does not decode is an error naming it: it was
+    /// written create-only in one request, so damage is not a torn write.
+    pub(crate) async fn load(
         storage: &Arc<dyn ExternalStorage>,
         layer_dir: &str,
         key: Option<&EncryptionKey>,
-    ) -> Result<Option<Checkpoint>, ExecError> {
+    ) -> Result<Progress, ExecError> {
         let listing = storage
             .list(&format!("{layer_dir}/{PROGRESS_DIR}"), false)
             .await?;
+        let mut progress = Progress::default();
         // Names invert their time, so the listing is newest first.
         for obj in listing.objects {
+            if parse_checkpoint_file_name(&obj.path).is_none() {
+                continue; // e.g. the staged manifest
+            }
             let raw = storage.get(&obj.path).await?;
-            let plain = match key {
-                Some(key) => match open_bytes(&obj.path, key, &raw) {
-                    Ok(p) => p,
-                    Err(_) => continue,
-                },
-                None => raw.to_vec(),
-            };
-            if let Ok(c) = Checkpoint::decode(&plain) {
-                return Ok(Some(c));
+            let c = Checkpoint::decode(&obj.path, &raw, key)?;
+            progress.files.extend(c.files);
+            for s in c.completed_spans {
+                progress.done.insert(s);
+            }
+            if !c.delta {
+                break;
             }
         }
-        Ok(None)
+        // The order of files does not matter: the manifest sorts them.
+        Ok(progress)
     }
 }
 
@@ -160,22 +146,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trip_and_corruption() {
-        let mut c = Checkpoint::default();
-        let f = BackupFile {
-            path: "data/1-5.sst".into(),
-            span: Span::new(*b"a", *b"b"),
-            entry_count: 3,
+    fn rows_and_index_entries_split_by_file() {
+        let mut p = Progress::default();
+        let file = |start: &[u8], rows| BackupFile {
+            path: format!("data/{}.sst", start[0]),
+            span: Span::new(start.to_vec(), vec![start[0] + 1]),
+            row_count: rows,
+            raw_bytes: 10,
             ..BackupFile::default()
         };
-        c.record(Some(f), &[Span::new(*b"a", *b"c")], 2, 1);
-        c.record(None, &[Span::new(*b"c", *b"d")], 0, 0);
-        let bytes = c.encode();
-        assert_eq!(Checkpoint::decode(&bytes).unwrap(), c);
-        assert_eq!(c.done.spans(), &[Span::new(*b"a", *b"d")]);
-        let mut bad = bytes.clone();
-        bad[10] ^= 1;
-        assert!(Checkpoint::decode(&bad).is_err());
-        assert!(Checkpoint::decode(&bytes[..bytes.len() - 3]).is_err());
+        p.record(Some(file(b"a", 3)), &[Span::new(*b"a", *b"b")]);
+        p.record(Some(file(b"x", 2)), &[Span::new(*b"x", *b"y")]);
+        p.record(None, &[Span::new(*b"b", *b"c")]);
+        let index = SpanSet::from_spans([Span::new(*b"x", *b"z")]);
+        assert_eq!(p.rows_and_index_entries(&index), (3, 2));
+        assert_eq!(p.bytes(), 20);
+        assert_eq!(
+            p.done.spans(),
+            &[Span::new(*b"a", *b"c"), Span::new(*b"x", *b"y")]
+        );
+        assert!(p.dirty());
     }
 }

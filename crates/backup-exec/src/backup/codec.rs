@@ -3,7 +3,7 @@
 //! Records are private to this crate and versioned by a leading magic; every
 //! read is bounds-checked, so a damaged record is an error, never a panic.
 
-use backup_format::manifest::{BackupFile, SideRecord};
+use backup_format::manifest::SideRecord;
 use backup_format::{Descriptor, Span, Timestamp};
 
 use super::spec::{BackupSpec, Destination, LayerChoice};
@@ -212,9 +212,4 @@ pub(crate) fn decode_spec(bytes: &[u8]) -> Result<BackupSpec, ExecError> {
         encryption_passphrase: has_pass.then_some(pass),
         detached,
     })
-}
-
-/// Encodes a file-list record (used by checkpoints).
-pub(crate) fn put_file(e: &mut Enc, f: &BackupFile) {
-    e.record(f);
 }

@@ -258,7 +258,7 @@ impl Exporter {
             let rest = Span::new(cursor.clone(), end.clone());
             match result {
                 Ok(chunk) => {
-                    for d in sink.add(&chunk.entries).await? {
+                    for d in sink.add(chunk.entries).await? {
                         send(Some(d));
                     }
                     item.failures = 0;

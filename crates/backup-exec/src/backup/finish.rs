@@ -1,27 +1,59 @@
-//! The end of a backup: side files, then the manifest and its checksum, then
-//! `LATEST`. A layer without a manifest is not a backup, so the manifest is
-//! the last file of the layer.
+//! The end of a backup: side files, the staged manifest, its checksum, then
+//! the manifest, then `LATEST`. A layer without a manifest is not a backup,
+//! so the manifest is the last file of the layer; every step is idempotent,
+//! so a job interrupted anywhere in here finishes when resumed.
 
 use std::sync::Arc;
 
 use backup_format::manifest::{
     Manifest, ManifestEncryption, SideFileRef, SideFileWriter, SideRecord, Statistics,
+    checksum_file,
 };
 use backup_format::paths::{
     BACKUP_MANIFEST, BACKUP_MANIFEST_CHECKSUM, DESCRIPTORS_SIDE_FILE, FILES_SIDE_FILE,
     inverted_hex, latest_file_name,
 };
-use backup_format::{EncryptionKey, KDF_PBKDF2_SHA256, Timestamp};
+use backup_format::{EncryptionKey, KDF_PBKDF2_SHA256, SpanSet, Timestamp};
 use backup_storage::ExternalStorage;
 use bytes::Bytes;
 
-use super::checkpoint::Checkpoint;
+use super::checkpoint::Progress;
 use super::plan::Layer;
 use super::spec::BackupSpec;
 use crate::error::ExecError;
 
-/// Writes a side file create-only. If a crashed attempt left a file of that
-/// name, it is written under a fresh name; the manifest records which.
+/// Where the encoded manifest is staged before it is published: a resumed
+/// job publishes exactly these bytes (an encrypted manifest's bytes differ
+/// each time it is encoded, so re-encoding could not match a checksum file
+/// an interrupted run already wrote).
+const STAGED_MANIFEST: &str = "progress/BACKUP_MANIFEST-STAGED";
+
+/// Writes `bytes` to `path` create-only. An object already there with
+/// exactly these bytes counts as written (a resumed job redoing its last
+/// step); one with other bytes is an error naming it.
+pub(crate) async fn put_same(
+    storage: &Arc<dyn ExternalStorage>,
+    path: &str,
+    bytes: Bytes,
+) -> Result<(), ExecError> {
+    match storage.put(path, bytes.clone()).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_already_exists() => {
+            if storage.get(path).await? == bytes {
+                Ok(())
+            } else {
+                Err(ExecError::ObjectConflict {
+                    path: path.to_string(),
+                })
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes a side file create-only. A plaintext side file left by an
+/// interrupted run must hold the same bytes; a sealed one never can (fresh
+/// nonces), so it is written under a fresh name and the manifest records which.
 async fn put_side_file<T: SideRecord>(
     storage: &Arc<dyn ExternalStorage>,
     dir: &str,
@@ -36,6 +68,10 @@ async fn put_side_file<T: SideRecord>(
     }
     let (bytes, mut reference) = w.finish()?;
     let bytes = Bytes::from(bytes);
+    if key.is_none() {
+        put_same(storage, &format!("{dir}/{name}"), bytes).await?;
+        return Ok(reference);
+    }
     for candidate in [name.to_string(), format!("{name}-{}", inverted_hex(now))] {
         match storage
             .put(&format!("{dir}/{candidate}"), bytes.clone())
@@ -49,21 +85,66 @@ async fn put_side_file<T: SideRecord>(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ExecError::Internal(format!("no free name for {name}")))
+    Err(ExecError::ObjectConflict {
+        path: format!("{dir}/{name}-{}", inverted_hex(now)),
+    })
 }
 
-/// Writes the layer's manifest (after its side files) and, for a full
-/// backup, the `LATEST` pointer. Returns the statistics recorded.
+/// Finishes the layer: side files, the staged manifest, its checksum, the
+/// manifest, and for a full backup the `LATEST` pointer. Every step may be
+/// redone by a resumed job. Returns the statistics recorded.
 pub(crate) async fn write_manifest(
     storage: &Arc<dyn ExternalStorage>,
     collection: &Arc<dyn ExternalStorage>,
     spec: &BackupSpec,
     layer: &Layer,
-    checkpoint: &Checkpoint,
+    progress: &Progress,
     key: Option<&EncryptionKey>,
     now: Timestamp,
 ) -> Result<Statistics, ExecError> {
-    let mut files = checkpoint.files.clone();
+    let staged_path = format!("{}/{STAGED_MANIFEST}", layer.dir);
+    let staged = match storage.get(&staged_path).await {
+        Ok(bytes) => Some(bytes.to_vec()),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(e.into()),
+    };
+    let manifest = match staged {
+        Some(bytes) => bytes,
+        None => {
+            let encoded = encode_manifest(storage, spec, layer, progress, key, now).await?;
+            put_same(storage, &staged_path, Bytes::from(encoded.clone())).await?;
+            encoded
+        }
+    };
+    let checksum = checksum_file(&manifest).into_bytes();
+    let statistics = Manifest::decode(&staged_path, &manifest, &checksum, key)?.statistics;
+    put_same(
+        storage,
+        &format!("{}/{BACKUP_MANIFEST_CHECKSUM}", layer.dir),
+        Bytes::from(checksum),
+    )
+    .await?;
+    // The manifest is the last file of the layer: with it, the layer is a backup.
+    put_same(
+        storage,
+        &format!("{}/{BACKUP_MANIFEST}", layer.dir),
+        Bytes::from(manifest),
+    )
+    .await?;
+    write_latest(collection, layer, now).await?;
+    Ok(statistics)
+}
+
+/// Writes the side files and returns the encoded manifest naming them.
+async fn encode_manifest(
+    storage: &Arc<dyn ExternalStorage>,
+    spec: &BackupSpec,
+    layer: &Layer,
+    progress: &Progress,
+    key: Option<&EncryptionKey>,
+    now: Timestamp,
+) -> Result<Vec<u8>, ExecError> {
+    let mut files = progress.files.clone();
     files.sort_by(|a, b| (&a.span.start, &a.path).cmp(&(&b.span.start, &b.path)));
     let files_ref = put_side_file(storage, &layer.dir, FILES_SIDE_FILE, files, key, now).await?;
     let mut descriptors = spec.descriptors.clone();
@@ -78,11 +159,8 @@ pub(crate) async fn write_manifest(
         now,
     )
     .await?;
-    let statistics = Statistics {
-        rows: checkpoint.rows,
-        index_entries: checkpoint.index_entries,
-        bytes: checkpoint.bytes(),
-    };
+    let index_spans = SpanSet::from_spans(spec.index_spans.iter().cloned());
+    let (rows, index_entries) = progress.rows_and_index_entries(&index_spans);
     let manifest = Manifest {
         version: (0, 0),
         id: format!("{}-{}", layer.dir, inverted_hex(spec.end_time)),
@@ -97,26 +175,15 @@ pub(crate) async fn write_manifest(
             kdf: KDF_PBKDF2_SHA256.to_string(),
             key_check: k.key_check(),
         }),
-        statistics,
+        statistics: Statistics {
+            rows,
+            index_entries,
+            bytes: progress.bytes(),
+        },
         files: files_ref,
         descriptors: desc_ref,
     };
-    let encoded = manifest.encode(key)?;
-    storage
-        .put(
-            &format!("{}/{BACKUP_MANIFEST_CHECKSUM}", layer.dir),
-            Bytes::from(encoded.checksum),
-        )
-        .await?;
-    // The manifest is the last file of the layer: with it, the layer is a backup.
-    storage
-        .put(
-            &format!("{}/{BACKUP_MANIFEST}", layer.dir),
-            Bytes::from(encoded.manifest),
-        )
-        .await?;
-    write_latest(collection, layer, now).await?;
-    Ok(statistics)
+    Ok(manifest.encode(key)?.manifest)
 }
 
 /// Points `LATEST` at a new full backup (create-only, a fresh name each time).

@@ -17,7 +17,8 @@ mod run;
 mod sink;
 pub mod spec;
 
-pub use checkpoint::Checkpoint;
+/// The checkpoint format a job's progress is saved in (`backup-format`'s).
+pub use backup_format::checkpoint::Checkpoint;
 pub(crate) use codec::{decode_spec, encode_spec};
 pub(crate) use run::{JobControl, JobRun, run_backup};
 pub use spec::{BackupResult, BackupSpec, Destination, Host, LayerChoice, StorageOpener};

@@ -9,7 +9,7 @@ use backup_format::datafile::DataFileOptions;
 use backup_format::{EncryptionKey, SpanSet, Timestamp};
 use tokio::sync::{mpsc, watch};
 
-use super::checkpoint::Checkpoint;
+use super::checkpoint::Progress;
 use super::export::{Event, Exporter};
 use super::finish::{write_latest, write_manifest};
 use super::plan::{
@@ -44,17 +44,50 @@ pub(crate) struct JobRun<'a> {
 }
 
 /// Runs (or resumes) the backup of `job` to completion.
+///
+/// A transient failure anywhere (planning, export, upload, checkpoint,
+/// manifest) restarts from the last checkpoint after a backoff; the budget
+/// of `max_retries` resets whenever a restart made progress, and once it is
+/// spent the job stops with [`ExecError::RetriesExhausted`] (and is paused).
 pub(crate) async fn run_backup(
     run: JobRun<'_>,
     control: watch::Receiver<JobControl>,
 ) -> Result<BackupResult, ExecError> {
-    let JobRun {
-        host,
-        settings,
-        spec,
-        job,
-        ..
-    } = run;
+    let mut control = control;
+    let mut done = SpanSet::new();
+    let mut failures = 0u32;
+    let started = Instant::now();
+    loop {
+        let before = done.clone();
+        match run_once(&run, &mut control, &mut done, started).await {
+            Ok(r) => return Ok(r),
+            Err(e) if e.is_transient() => {
+                if done != before {
+                    failures = 0; // progress was made: the budget resets
+                }
+                failures += 1;
+                if failures > run.settings.max_retries {
+                    return Err(ExecError::RetriesExhausted {
+                        attempts: failures,
+                        last: e.to_string(),
+                    });
+                }
+                tokio::time::sleep(run.settings.backoff(failures)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One run from the job's persisted layer and checkpoints to the manifest;
+/// `done` receives the spans known done.
+async fn run_once(
+    run: &JobRun<'_>,
+    control: &mut watch::Receiver<JobControl>,
+    done: &mut SpanSet,
+    started: Instant,
+) -> Result<BackupResult, ExecError> {
+    let (host, settings, spec, job) = (run.host, run.settings, run.spec, run.job);
     let record = host.jobs.get(job)?.ok_or(ExecError::JobNotFound(job))?;
     let (mut layer, storages, key) = if record.progress.is_empty() {
         resolve_layer(host, spec, settings).await?
@@ -80,59 +113,55 @@ pub(crate) async fn run_backup(
     if layer_finished(&storages, &layer).await? {
         write_latest(&storages.collection, &layer, now).await?;
         let prev = read_layer(&storages.layer_default, &layer.dir, key.as_ref()).await?;
+        release(host, &layer)?;
         let s = prev.manifest.statistics;
         return Ok(result(job, s.rows, s.index_entries, s.bytes));
     }
-    let mut checkpoint = Checkpoint::read_latest(&storages.layer_default, &layer.dir, key.as_ref())
-        .await?
-        .unwrap_or_default();
-    let started = Instant::now();
-    let mut failures = 0u32;
-    let mut control = control;
-    loop {
-        let done_before = checkpoint.done.clone();
-        let r = attempt(
-            &run,
-            &layer,
-            &storages,
+    let mut progress = Progress::load(&storages.layer_default, &layer.dir, key.as_ref()).await?;
+    *done = progress.done.clone();
+    let r = attempt(
+        run,
+        &layer,
+        &storages,
+        key.as_ref(),
+        &mut progress,
+        control,
+        started,
+    )
+    .await;
+    *done = progress.done.clone();
+    r?;
+    // Everything the manifest will list is in a saved checkpoint first, so a
+    // job interrupted while finishing lists exactly the same files on resume.
+    progress
+        .save(
+            &storages.layer_default,
+            &layer.dir,
+            &job.to_string(),
+            host.clock.now(),
             key.as_ref(),
-            &mut checkpoint,
-            &mut control,
-            started,
         )
-        .await;
-        match r {
-            Ok(()) => break,
-            Err(e) if e.is_transient() => {
-                if checkpoint.done != done_before {
-                    failures = 0; // progress was made: the budget resets
-                }
-                failures += 1;
-                if failures > settings.max_retries {
-                    return Err(ExecError::RetriesExhausted {
-                        attempts: failures,
-                        last: e.to_string(),
-                    });
-                }
-                tokio::time::sleep(settings.backoff(failures)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+        .await?;
     let stats = write_manifest(
         &storages.layer_default,
         &storages.collection,
         spec,
         &layer,
-        &checkpoint,
+        &progress,
         key.as_ref(),
         host.clock.now(),
     )
     .await?;
-    if let Some(p) = layer.protection {
-        host.protector.release(p)?;
-    }
+    release(host, &layer)?;
     Ok(result(job, stats.rows, stats.index_entries, stats.bytes))
+}
+
+/// Drops the job's protected timestamp (already dropped is fine).
+fn release(host: &Host, layer: &Layer) -> Result<(), ExecError> {
+    match layer.protection.map(|p| host.protector.release(p)) {
+        Some(Err(e)) if !matches!(e, crate::host::HostError::NotFound(_)) => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn result(job: JobId, rows: u64, index_entries: u64, bytes: u64) -> BackupResult {
@@ -152,7 +181,7 @@ async fn attempt(
     layer: &Layer,
     storages: &Storages,
     key: Option<&EncryptionKey>,
-    checkpoint: &mut Checkpoint,
+    checkpoint: &mut Progress,
     control: &mut watch::Receiver<JobControl>,
     started: Instant,
 ) -> Result<(), ExecError> {
@@ -226,7 +255,6 @@ async fn attempt(
     let mut finished = 0usize;
     let mut last_checkpoint = Instant::now();
     let mut stopped = None;
-    let mut dirty = false;
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
@@ -240,12 +268,10 @@ async fn attempt(
                         });
                     }
                     let d = *d;
-                    checkpoint.record(d.file, &d.pieces, d.rows, d.index_entries);
-                    dirty = true;
+                    checkpoint.record(d.file, &d.pieces);
                     if last_checkpoint.elapsed() >= settings.checkpoint_interval {
                         save(run, storages, layer, checkpoint, key, finished, total).await?;
                         last_checkpoint = Instant::now();
-                        dirty = false;
                     }
                 }
                 Some(Event::ItemFinished) => finished += 1,
@@ -264,7 +290,7 @@ async fn attempt(
             .map_err(|e| ExecError::Internal(format!("export worker: {e}")))?;
     }
     let error = exporter.take_error();
-    if dirty && (error.is_some() || stopped.is_some()) {
+    if checkpoint.dirty() && (error.is_some() || stopped.is_some()) {
         save(run, storages, layer, checkpoint, key, finished, total).await?;
     }
     if let Some(e) = error {
@@ -282,21 +308,24 @@ async fn save(
     run: &JobRun<'_>,
     storages: &Storages,
     layer: &Layer,
-    checkpoint: &Checkpoint,
+    checkpoint: &mut Progress,
     key: Option<&EncryptionKey>,
     finished: usize,
     total: usize,
 ) -> Result<(), ExecError> {
     let path = checkpoint
-        .write(
+        .save(
             &storages.layer_default,
             &layer.dir,
+            &run.job.to_string(),
             run.host.clock.now(),
             key,
         )
         .await?;
-    run.listener
-        .event(&ProgressEvent::Checkpointed { job: run.job, path });
+    if let Some(path) = path {
+        run.listener
+            .event(&ProgressEvent::Checkpointed { job: run.job, path });
+    }
     let fraction = if total == 0 {
         1.0
     } else {

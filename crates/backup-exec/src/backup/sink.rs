@@ -5,6 +5,13 @@
 //! emits goes into a small buffer that is drained into the storage's
 //! streamed writer after every chunk.
 //!
+//! Compression and encryption are CPU work: each chunk is encoded on a
+//! blocking thread (`spawn_blocking`), never on the async workers, so the
+//! uploads and the coordinator keep running meanwhile. A data file never
+//! mixes rows and secondary-index entries (a new file starts where one kind
+//! ends and the other begins), so the manifest can count both from the
+//! files' distinct keys.
+//!
 //! Invariant kept here: a *piece* (a key span whose entries this sink
 //! received) is reported done only together with the uploaded file that
 //! holds its entries — or at once when it had no entries. A file never ends
@@ -32,10 +39,6 @@ pub(crate) struct Done {
     pub(crate) file: Option<BackupFile>,
     /// Key spans whose entries are all in `file` (or were empty).
     pub(crate) pieces: Vec<Span>,
-    /// Rows in `file`.
-    pub(crate) rows: u64,
-    /// Secondary index entries in `file`.
-    pub(crate) index_entries: u64,
 }
 
 /// A `Write` whose bytes are drained after each chunk.
@@ -64,13 +67,45 @@ impl Write for Pending {
     }
 }
 
-struct OpenFile {
+/// The CPU side of the open file; moved to a blocking thread for each chunk.
+struct Encoding {
     writer: DataFileWriter<Pending>,
     pending: Pending,
-    upload: Box<dyn ObjectWriter>,
-    pieces: Vec<Span>,
-    rows: u64,
-    index_entries: u64,
+    last_key: Vec<u8>,
+    /// Whether the file holds secondary-index entries (else rows).
+    index: bool,
+}
+
+impl Encoding {
+    /// Encodes `entries[from..]` until the file should roll (at a new key,
+    /// once the file is big enough or the kind of key changes); returns where
+    /// it stopped.
+    fn encode(
+        &mut self,
+        entries: &[MvccEntry],
+        from: usize,
+        target_size: u64,
+        index_spans: &SpanSet,
+    ) -> Result<usize, ExecError> {
+        let mut i = from;
+        while let Some(e) = entries.get(i) {
+            let new_key = e.key != self.last_key;
+            if new_key
+                && self.writer.entry_count() > 0
+                && (self.writer.size_estimate() >= target_size
+                    || index_spans.contains_key(&e.key) != self.index)
+            {
+                break;
+            }
+            self.writer.add(e)?;
+            if new_key {
+                self.last_key.clear();
+                self.last_key.extend_from_slice(&e.key);
+            }
+            i += 1;
+        }
+        Ok(i)
+    }
 }
 
 /// Where a sink writes and how.
@@ -91,19 +126,28 @@ pub(crate) struct SinkTarget {
 /// One worker's sink.
 pub(crate) struct Sink {
     target: SinkTarget,
-    open: Option<OpenFile>,
+    /// The open file's encoder (`None`: no file open).
+    encoding: Option<Encoding>,
+    /// The open file's upload.
+    upload: Option<Box<dyn ObjectWriter>>,
+    /// Pieces whose entries are all in the open file.
+    pieces: Vec<Span>,
     /// Start of the piece being received, and whether it has entries yet.
     piece: Option<(Vec<u8>, bool)>,
-    last_key: Vec<u8>,
+}
+
+fn lost(e: tokio::task::JoinError) -> ExecError {
+    ExecError::Internal(format!("data-file encoding task: {e}"))
 }
 
 impl Sink {
     pub(crate) fn new(target: SinkTarget) -> Sink {
         Sink {
             target,
-            open: None,
+            encoding: None,
+            upload: None,
+            pieces: Vec::new(),
             piece: None,
-            last_key: Vec::new(),
         }
     }
 
@@ -120,97 +164,87 @@ impl Sink {
             return None;
         }
         let span = Span::new(start, end.to_vec());
-        match (&mut self.open, has_entries) {
-            (Some(f), true) => {
-                f.pieces.push(span);
-                None
-            }
-            _ => Some(Done {
-                file: None,
-                pieces: vec![span],
-                rows: 0,
-                index_entries: 0,
-            }),
+        if has_entries && self.encoding.is_some() {
+            self.pieces.push(span);
+            return None;
         }
+        Some(Done {
+            file: None,
+            pieces: vec![span],
+        })
     }
 
     /// Adds one export chunk's entries; returns the files finished meanwhile.
-    pub(crate) async fn add(&mut self, entries: &[MvccEntry]) -> Result<Vec<Done>, ExecError> {
+    pub(crate) async fn add(&mut self, entries: Vec<MvccEntry>) -> Result<Vec<Done>, ExecError> {
         let mut done = Vec::new();
-        for e in entries {
-            let new_key = e.key != self.last_key;
-            let roll = self.open.as_ref().is_some_and(|f| {
-                new_key && f.writer.size_estimate() >= self.target.options.target_file_size
-            });
-            if roll {
-                // Cut the piece at this key: everything before it is in the file.
+        let mut entries = entries;
+        let mut pos = 0;
+        while pos < entries.len() {
+            let mut encoding = match self.encoding.take() {
+                Some(enc) => enc,
+                None => {
+                    let index = self.target.index_spans.contains_key(&entries[pos].key);
+                    self.open_file(index).await?
+                }
+            };
+            let spans = self.target.index_spans.clone();
+            let size = self.target.options.target_file_size;
+            let (encoding, back, stop) = tokio::task::spawn_blocking(move || {
+                let r = encoding.encode(&entries, pos, size, &spans);
+                (encoding, entries, r)
+            })
+            .await
+            .map_err(lost)?;
+            self.encoding = Some(encoding);
+            entries = back;
+            let stop = stop?;
+            if stop > pos
+                && let Some((_, has)) = &mut self.piece
+            {
+                *has = true;
+            }
+            self.drain().await?;
+            pos = stop;
+            if let Some(e) = entries.get(pos) {
+                // Roll: cut the piece at this key; everything before it is in the file.
+                let key = e.key.clone();
                 match self.piece.take() {
-                    Some((start, true)) => {
-                        if let Some(f) = &mut self.open {
-                            f.pieces.push(Span::new(start, e.key.clone()));
-                        }
-                    }
-                    Some((start, false)) if start < e.key => done.push(Done {
+                    Some((start, true)) => self.pieces.push(Span::new(start, key.clone())),
+                    Some((start, false)) if start < key => done.push(Done {
                         file: None,
-                        pieces: vec![Span::new(start, e.key.clone())],
-                        rows: 0,
-                        index_entries: 0,
+                        pieces: vec![Span::new(start, key.clone())],
                     }),
                     _ => {}
                 }
-                self.piece = Some((e.key.clone(), false));
+                self.piece = Some((key, false));
                 if let Some(d) = self.close().await? {
                     done.push(d);
                 }
             }
-            if self.open.is_none() {
-                self.open_file().await?;
-            }
-            if let Some(f) = &mut self.open {
-                f.writer.add(e)?;
-                if new_key {
-                    if self.target.index_spans.contains_key(&e.key) {
-                        f.index_entries += 1;
-                    } else {
-                        f.rows += 1;
-                    }
-                }
-            }
-            if let Some((_, has)) = &mut self.piece {
-                *has = true;
-            }
-            if new_key {
-                self.last_key.clear();
-                self.last_key.extend_from_slice(&e.key);
-            }
         }
-        self.drain().await?;
         Ok(done)
     }
 
-    async fn open_file(&mut self) -> Result<(), ExecError> {
+    async fn open_file(&mut self, index: bool) -> Result<Encoding, ExecError> {
         let seq = self.target.seq.fetch_add(1, Ordering::Relaxed);
         let name = data_file_name(self.target.node, seq);
         let path = format!("{}/{name}", self.target.layer_dir);
-        let upload = self.target.storage.writer(&path).await?;
+        self.upload = Some(self.target.storage.writer(&path).await?);
         let pending = Pending::default();
         let writer = DataFileWriter::new(&name, pending.clone(), &self.target.options)?;
-        self.open = Some(OpenFile {
+        Ok(Encoding {
             writer,
             pending,
-            upload,
-            pieces: Vec::new(),
-            rows: 0,
-            index_entries: 0,
-        });
-        Ok(())
+            last_key: Vec::new(),
+            index,
+        })
     }
 
     async fn drain(&mut self) -> Result<(), ExecError> {
-        if let Some(f) = &mut self.open {
-            let bytes = f.pending.take();
+        if let (Some(enc), Some(upload)) = (&self.encoding, &mut self.upload) {
+            let bytes = enc.pending.take();
             if !bytes.is_empty() {
-                f.upload.write(Bytes::from(bytes)).await?;
+                upload.write(Bytes::from(bytes)).await?;
             }
         }
         Ok(())
@@ -218,22 +252,20 @@ impl Sink {
 
     /// Finishes and uploads the open file, if any.
     pub(crate) async fn close(&mut self) -> Result<Option<Done>, ExecError> {
-        let Some(f) = self.open.take() else {
+        let (Some(enc), Some(mut upload)) = (self.encoding.take(), self.upload.take()) else {
             return Ok(None);
         };
-        let (pending, summary) = f.writer.finish()?;
-        let mut upload = f.upload;
+        let (pending, summary) = tokio::task::spawn_blocking(move || enc.writer.finish())
+            .await
+            .map_err(lost)??;
         let tail = pending.take();
         if !tail.is_empty() {
             upload.write(Bytes::from(tail)).await?;
         }
         upload.finish().await?;
-        self.last_key.clear();
         Ok(Some(Done {
             file: Some(BackupFile::from_summary(&summary, &self.target.locality)),
-            pieces: f.pieces,
-            rows: f.rows,
-            index_entries: f.index_entries,
+            pieces: std::mem::take(&mut self.pieces),
         }))
     }
 }
