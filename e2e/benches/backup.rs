@@ -1,0 +1,2 @@
+//! Backup throughput benchmark (written in the next step; nothing measured yet).
+fn main() {}
