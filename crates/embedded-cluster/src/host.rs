@@ -1,6 +1,6 @@
 //! The cluster as a `backup-exec` host: [`KvSource`], [`Protector`], [`Clock`]
-//! and [`Ingest`]. ([`backup_exec::Catalog`] and [`backup_exec::JobStore`]
-//! come with the catalog, in part 2.)
+//! and [`Ingest`] ([`backup_exec::JobStore`] is in `jobs`; [`backup_exec::Catalog`]
+//! comes with the catalog, in part 2).
 
 use backup_exec::{
     Clock, ExportChunk, ExportError, ExportRequest, HostError, IdRewrites, Ingest, KeyRewriter,

@@ -16,9 +16,11 @@
 //!   ingest, and the `backup-exec` traits [`backup_exec::KvSource`],
 //!   [`backup_exec::Protector`], [`backup_exec::Clock`] and
 //!   [`backup_exec::Ingest`] over them;
+//! - persisted job records ([`backup_exec::JobStore`]);
 //! - the key layout ([`keys`]) and the table-id [`keys::TableKeyRewriter`].
 //!
-//! The catalog, SQL, jobs and schedules are part 2.
+//! The catalog ([`backup_exec::Catalog`], descriptor publication), SQL and
+//! schedules are part 2.
 //!
 //! # Why redb
 //!
@@ -69,6 +71,7 @@ mod gc;
 mod hlc;
 mod host;
 mod ingest;
+mod jobs;
 pub mod keys;
 mod mvcc;
 mod ranges;

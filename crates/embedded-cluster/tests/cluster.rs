@@ -288,3 +288,59 @@ fn ranges_split_at_tables_and_by_size_and_leases_move() {
         .unwrap();
     assert_eq!(rows.len(), 400);
 }
+
+#[test]
+fn job_records_persist_and_update_atomically() {
+    use backup_exec::{HostError, JobKind, JobRecord, JobStatus, JobStore};
+    let dir = tempfile::tempdir().unwrap();
+    let record = JobRecord {
+        id: 0,
+        kind: JobKind::Backup,
+        description: "BACKUP DATABASE bank INTO 's3://b/p?AWS_SECRET_ACCESS_KEY=redacted'".into(),
+        user: "root".into(),
+        status: JobStatus::Running,
+        created: Timestamp::from_wall(5),
+        started: Some(Timestamp::new(6, 1)),
+        finished: None,
+        fraction_completed: 0.0,
+        error: None,
+        payload: vec![1, 2, 3],
+        progress: Vec::new(),
+    };
+    let (a, b);
+    {
+        let c = open(dir.path());
+        a = JobStore::create(&c, &record).unwrap();
+        b = JobStore::create(&c, &record).unwrap();
+        assert_ne!(a, b);
+        let updated = JobStore::update(&c, a, &mut |r| {
+            r.status = JobStatus::PauseRequested;
+            r.fraction_completed = 0.25;
+            r.progress = b"checkpoint".to_vec();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(updated.id, a);
+        // A failing change writes nothing.
+        let err = JobStore::update(&c, a, &mut |r| {
+            r.status = JobStatus::Failed;
+            Err(HostError::Invalid("no".into()))
+        });
+        assert!(err.is_err());
+        assert!(matches!(
+            JobStore::update(&c, 999, &mut |_| Ok(())),
+            Err(HostError::NotFound(_))
+        ));
+    }
+    let c = open(dir.path());
+    let got = JobStore::get(&c, a).unwrap().unwrap();
+    assert_eq!(got.status, JobStatus::PauseRequested);
+    assert_eq!(got.fraction_completed, 0.25);
+    assert_eq!(got.progress, b"checkpoint".to_vec());
+    assert_eq!(got.payload, record.payload);
+    assert_eq!(got.started, record.started);
+    assert_eq!(got.description, record.description);
+    let all = JobStore::list(&c).unwrap();
+    assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), vec![a, b]);
+    assert_eq!(JobStore::get(&c, 12345).unwrap(), None);
+}
