@@ -100,6 +100,10 @@ pub enum ExecError {
         /// The object's path in its storage.
         path: String,
     },
+    /// The runtime shut down under the job (the process is exiting); the
+    /// job stays `running` and resumes from its last checkpoint.
+    #[error("interrupted: {0}; RESUME JOB to continue from the last checkpoint")]
+    Interrupted(String),
     /// A worker task panicked or was lost.
     #[error("internal error: {0}")]
     Internal(String),

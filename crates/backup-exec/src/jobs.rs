@@ -164,6 +164,10 @@ impl BackupJobs {
         id: JobId,
         r: Result<BackupResult, ExecError>,
     ) -> Result<BackupResult, ExecError> {
+        if matches!(r, Err(ExecError::Interrupted(_))) {
+            // The runtime is going away: leave the job `running`, like a crash.
+            return r;
+        }
         let now = self.host.clock.now();
         let (status, error) = match &r {
             Ok(_) => (JobStatus::Succeeded, None),

@@ -109,7 +109,7 @@ impl Exporter {
         let kv = self.kv.clone();
         let ranges = tokio::task::spawn_blocking(move || kv.ranges(&spans))
             .await
-            .map_err(|e| ExecError::Internal(format!("planning task: {e}")))??;
+            .map_err(|e| super::join_error("planning", e))??;
         let n = ranges.len();
         let mut st = lock(&self.state);
         for r in ranges {
@@ -254,7 +254,7 @@ impl Exporter {
             let kv = self.kv.clone();
             let result = tokio::task::spawn_blocking(move || kv.export(node, &request))
                 .await
-                .map_err(|e| ExecError::Internal(format!("export task: {e}")))?;
+                .map_err(|e| super::join_error("export", e))?;
             let rest = Span::new(cursor.clone(), end.clone());
             match result {
                 Ok(chunk) => {

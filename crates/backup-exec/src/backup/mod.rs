@@ -32,3 +32,14 @@ pub(crate) fn decode_layer(
     }
     Ok(plan::Layer::decode(progress)?.protection)
 }
+
+/// The error of a blocking task that did not finish: the runtime shutting
+/// down (the process is going away; the job stays `running` and is resumed
+/// from its checkpoint later), or a panic.
+pub(crate) fn join_error(what: &str, e: tokio::task::JoinError) -> crate::error::ExecError {
+    if e.is_cancelled() {
+        crate::error::ExecError::Interrupted(format!("{what} task canceled by runtime shutdown"))
+    } else {
+        crate::error::ExecError::Internal(format!("{what} task: {e}"))
+    }
+}

@@ -90,10 +90,14 @@ impl Encoding {
         let mut i = from;
         while let Some(e) = entries.get(i) {
             let new_key = e.key != self.last_key;
+            // Roll at a new key when the file is big enough, when rows give
+            // way to index entries (or back), or when the key goes backwards
+            // (a requeued span below what this file already holds).
             if new_key
                 && self.writer.entry_count() > 0
                 && (self.writer.size_estimate() >= target_size
-                    || index_spans.contains_key(&e.key) != self.index)
+                    || index_spans.contains_key(&e.key) != self.index
+                    || e.key < self.last_key)
             {
                 break;
             }
@@ -137,7 +141,7 @@ pub(crate) struct Sink {
 }
 
 fn lost(e: tokio::task::JoinError) -> ExecError {
-    ExecError::Internal(format!("data-file encoding task: {e}"))
+    super::join_error("data-file encoding", e)
 }
 
 impl Sink {
