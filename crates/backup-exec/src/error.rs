@@ -107,6 +107,38 @@ pub enum ExecError {
     /// A worker task panicked or was lost.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A restore's backup chain cannot be used (missing layer, gap, mixed keys).
+    #[error("the backup chain is broken: {0}")]
+    BrokenChain(String),
+    /// A restore's `AS OF SYSTEM TIME` is not a time the chain can restore.
+    #[error("cannot restore AS OF SYSTEM TIME {requested}: {reason}")]
+    RestoreTime {
+        /// The time asked for.
+        requested: Timestamp,
+        /// Why, and which times can be restored.
+        reason: String,
+    },
+    /// A restored object needs an object the restore leaves out.
+    #[error(
+        "{object} depends on {dependency}, which is not being restored: \
+         restore it too{option}"
+    )]
+    MissingDependency {
+        /// The restored object (kind, name, id).
+        object: String,
+        /// What it needs (kind, id, how).
+        dependency: String,
+        /// `" or use skip_missing_..."` when an option allows the restore anyway.
+        option: String,
+    },
+    /// Reading one file of the backup failed.
+    #[error("reading backup file {file}: {detail}")]
+    BackupFile {
+        /// The file (path in the collection).
+        file: String,
+        /// What went wrong and what to do.
+        detail: String,
+    },
 }
 
 impl ExecError {

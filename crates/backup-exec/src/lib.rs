@@ -1,5 +1,5 @@
-//! `backup-exec`: the traits a host database implements, and the backup job
-//! that runs over them (restore and schedules are to come).
+//! `backup-exec`: the traits a host database implements, and the backup
+//! and restore jobs that run over them (schedules are to come).
 //!
 //! - [`host`]: the *narrow traits* of the design — [`KvSource`], [`Catalog`],
 //!   [`Ingest`], [`KeyRewriter`], [`JobStore`], [`Protector`] and [`Clock`] —
@@ -12,7 +12,10 @@
 //!   storage create-only, checkpoint, and write the manifest last, then `LATEST`;
 //! - [`BackupJobs`]: the job registry over [`JobStore`] (pause, resume,
 //!   cancel, detached runs) with [`ProgressEvent`]s for a progress bar;
-//! - [`BackupSettings`]: file size, chunk size, concurrency, delays, retries.
+//! - [`BackupSettings`]: file size, chunk size, concurrency, delays, retries;
+//! - [`restore`]: the restore job ([`RestoreJobs`] over a [`RestoreSpec`]):
+//!   chain validation, `AS OF SYSTEM TIME`, span cover, ranged reads, merge
+//!   across layers, rekey, parallel ingest, one publish.
 //!
 //! ```
 //! use backup_exec::{ExportRequest, IntentPolicy, Locality, BackupSettings};
@@ -42,6 +45,7 @@ mod error;
 pub mod host;
 mod jobs;
 mod progress;
+pub mod restore;
 mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -57,4 +61,8 @@ pub use host::{
 };
 pub use jobs::BackupJobs;
 pub use progress::{NoProgress, ProgressEvent, ProgressListener};
+pub use restore::{
+    RestoreJobs, RestoreOptions, RestoreResult, RestoreSettings, RestoreSource, RestoreSpec,
+    RestoreTargets,
+};
 pub use settings::BackupSettings;

@@ -1,0 +1,407 @@
+//! The backup chain a restore reads: the full backup and its incrementals,
+//! read from the collection, validated, and cut at the restore time.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use backup_format::manifest::{BackupFile, Manifest, SideFileReader, SideRecord};
+use backup_format::paths::{
+    BACKUP_MANIFEST, BACKUP_MANIFEST_CHECKSUM, ENCRYPTION_INFO, INCREMENTALS_DIR, LATEST_DIR,
+    parse_latest_contents,
+};
+use backup_format::{Descriptor, EncryptionInfo, EncryptionKey, Timestamp};
+use backup_storage::{ExternalStorage, StorageError, StorageUri};
+
+use super::spec::{BackupChoice, RestoreSource};
+use crate::backup::StorageOpener;
+use crate::error::ExecError;
+
+/// One layer of a chain: a full backup or an incremental on it.
+#[derive(Clone, Debug)]
+pub struct ChainLayer {
+    /// Its directory, relative to its storage (`2026/11/24-193000.00` or
+    /// `incrementals/...`).
+    pub dir: String,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Whether its default-locality files are in the incremental location.
+    in_incremental_location: bool,
+}
+
+/// The storages of a restore's source.
+#[derive(Clone, Debug)]
+pub(crate) struct SourceStorages {
+    pub(crate) collection: Arc<dyn ExternalStorage>,
+    pub(crate) incrementals: Arc<dyn ExternalStorage>,
+    pub(crate) by_locality: Vec<(String, Arc<dyn ExternalStorage>)>,
+}
+
+/// A validated chain: a full backup then incrementals, each starting where
+/// the previous one ends, all under one encryption key.
+#[derive(Clone, Debug)]
+pub struct BackupChain {
+    /// The full backup's subdirectory in the collection.
+    pub full_subdir: String,
+    /// The layers, oldest (the full backup) first.
+    pub layers: Vec<ChainLayer>,
+    pub(crate) key: Option<EncryptionKey>,
+    pub(crate) storages: SourceStorages,
+}
+
+/// Reads and validates the chain `source` names; `passphrase` opens an
+/// encrypted one.
+pub async fn read_backup(
+    opener: &dyn StorageOpener,
+    source: &RestoreSource,
+    passphrase: Option<&str>,
+) -> Result<BackupChain, ExecError> {
+    let storages = open_storages(opener, source)?;
+    let full_subdir = match &source.backup {
+        BackupChoice::Latest => latest_full(&storages.collection).await?,
+        BackupChoice::Subdir(s) => s.trim_matches('/').to_string(),
+    };
+    let key = encryption_key(&storages.collection, &full_subdir, passphrase).await?;
+    let full = read_manifest(&storages.collection, &full_subdir, key.as_ref()).await?;
+    let mut layers = vec![ChainLayer {
+        dir: full_subdir.clone(),
+        manifest: full,
+        in_incremental_location: false,
+    }];
+    let prefix = format!("{INCREMENTALS_DIR}/{full_subdir}");
+    let listing = storages.incrementals.list(&prefix, false).await?;
+    for obj in listing.objects {
+        // A layer without a manifest is not a backup: only manifests count.
+        let Some(dir) = obj.path.strip_suffix(&format!("/{BACKUP_MANIFEST}")) else {
+            continue;
+        };
+        let manifest = read_manifest(&storages.incrementals, dir, key.as_ref()).await?;
+        layers.push(ChainLayer {
+            dir: dir.to_string(),
+            manifest,
+            in_incremental_location: true,
+        });
+    }
+    layers.sort_by_key(|l| l.manifest.end_time);
+    validate(&full_subdir, &layers, key.as_ref())?;
+    Ok(BackupChain {
+        full_subdir,
+        layers,
+        key,
+        storages,
+    })
+}
+
+impl BackupChain {
+    /// The end time of the newest layer.
+    pub fn end_time(&self) -> Timestamp {
+        self.layers
+            .last()
+            .map_or(Timestamp::ZERO, |l| l.manifest.end_time)
+    }
+
+    /// Whether the chain is encrypted.
+    pub fn encrypted(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// The time a restore reads at and how many layers it needs: `as_of`
+    /// must be a layer's end time, or inside a layer with revision history.
+    pub fn restore_time(&self, as_of: Option<Timestamp>) -> Result<(Timestamp, usize), ExecError> {
+        let end = self.end_time();
+        let Some(t) = as_of else {
+            return Ok((end, self.layers.len()));
+        };
+        let err = |reason: String| ExecError::RestoreTime {
+            requested: t,
+            reason,
+        };
+        if t > end {
+            return Err(err(format!(
+                "it is after the end time {end} of the newest backup in {}: \
+                 restore at or before {end}",
+                self.full_subdir
+            )));
+        }
+        for (i, l) in self.layers.iter().enumerate() {
+            let m = &l.manifest;
+            if t == m.end_time || (t > m.start_time && t < m.end_time && m.revision_history) {
+                return Ok((t, i + 1));
+            }
+            if t > m.start_time && t < m.end_time {
+                return Err(err(format!(
+                    "the backup {} covering ({}, {}] was taken without revision_history, \
+                     so only its end time can be restored; {}",
+                    l.dir,
+                    m.start_time,
+                    m.end_time,
+                    self.history_hint()
+                )));
+            }
+        }
+        Err(err(format!(
+            "it is before the chain's first backup; {}",
+            self.history_hint()
+        )))
+    }
+
+    /// Which times the chain can restore, for errors.
+    fn history_hint(&self) -> String {
+        let mut from = None;
+        for l in self.layers.iter().rev() {
+            if !l.manifest.revision_history {
+                break;
+            }
+            from = Some(l.manifest.start_time);
+        }
+        let ends: Vec<String> = self
+            .layers
+            .iter()
+            .map(|l| l.manifest.end_time.to_string())
+            .collect();
+        match from {
+            Some(from) => format!(
+                "revision history is available from {from} to {}, and the backups' end times are {}",
+                self.end_time(),
+                ends.join(", ")
+            ),
+            None => format!(
+                "no revision history is available at the end of the chain; the backups' end times are {}",
+                ends.join(", ")
+            ),
+        }
+    }
+
+    /// The descriptors of the layer that holds `as_of` (the newest layer by
+    /// default): what a restore at that time can restore.
+    pub async fn descriptors(
+        &self,
+        as_of: Option<Timestamp>,
+    ) -> Result<Vec<Descriptor>, ExecError> {
+        let (_, used) = self.restore_time(as_of)?;
+        let Some(layer) = used.checked_sub(1).and_then(|i| self.layers.get(i)) else {
+            return Ok(Vec::new());
+        };
+        self.side_file(
+            layer,
+            &layer.manifest.descriptors.name,
+            &layer.manifest.descriptors,
+        )
+        .await
+    }
+
+    /// The data files of `layer`.
+    pub(crate) async fn files(&self, layer: &ChainLayer) -> Result<Vec<BackupFile>, ExecError> {
+        self.side_file(layer, &layer.manifest.files.name, &layer.manifest.files)
+            .await
+    }
+
+    async fn side_file<T: SideRecord>(
+        &self,
+        layer: &ChainLayer,
+        name: &str,
+        expected: &backup_format::manifest::SideFileRef,
+    ) -> Result<Vec<T>, ExecError> {
+        let storage = self.layer_storage(layer);
+        let path = format!("{}/{name}", layer.dir);
+        let raw = get(storage, &path).await?;
+        let reader =
+            SideFileReader::<_, T>::open(&path, Cursor::new(raw), expected, self.key.as_ref())?;
+        Ok(reader.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The storage of a layer's manifest and default-locality files.
+    pub(crate) fn layer_storage(&self, layer: &ChainLayer) -> &Arc<dyn ExternalStorage> {
+        if layer.in_incremental_location {
+            &self.storages.incrementals
+        } else {
+            &self.storages.collection
+        }
+    }
+
+    /// The storage holding `file` of `layer`.
+    pub(crate) fn file_storage(
+        &self,
+        layer: &ChainLayer,
+        file: &BackupFile,
+    ) -> Result<Arc<dyn ExternalStorage>, ExecError> {
+        if file.locality.is_empty() {
+            return Ok(self.layer_storage(layer).clone());
+        }
+        self.storages
+            .by_locality
+            .iter()
+            .find(|(l, _)| *l == file.locality)
+            .map(|(_, s)| s.clone())
+            .ok_or_else(|| ExecError::BackupFile {
+                file: format!("{}/{}", layer.dir, file.path),
+                detail: format!(
+                    "it was written to the storage of locality {}: give that URI \
+                     (with COCKROACH_LOCALITY={}) to the restore",
+                    file.locality, file.locality
+                ),
+            })
+    }
+}
+
+fn open_storages(
+    opener: &dyn StorageOpener,
+    source: &RestoreSource,
+) -> Result<SourceStorages, ExecError> {
+    let open = |uri: &str| -> Result<(StorageUri, Arc<dyn ExternalStorage>), ExecError> {
+        let parsed = StorageUri::parse(uri)?;
+        let storage = opener.open(&parsed)?;
+        Ok((parsed, storage))
+    };
+    let (_, collection) = open(&source.collection)?;
+    let incrementals = match &source.incremental_location {
+        Some(inc) => open(inc)?.1,
+        None => collection.clone(),
+    };
+    let mut by_locality = Vec::new();
+    for uri in &source.locality_uris {
+        let (parsed, storage) = open(uri)?;
+        let Some((k, v)) = parsed.locality() else {
+            return Err(ExecError::Invalid(format!(
+                "locality URI {} needs COCKROACH_LOCALITY=key=value",
+                parsed.redacted()
+            )));
+        };
+        by_locality.push((format!("{k}={v}"), storage));
+    }
+    Ok(SourceStorages {
+        collection,
+        incrementals,
+        by_locality,
+    })
+}
+
+/// Reads a whole object, naming it in a not-found error.
+pub(crate) async fn get(
+    storage: &Arc<dyn ExternalStorage>,
+    path: &str,
+) -> Result<bytes::Bytes, ExecError> {
+    storage.get(path).await.map_err(|e| missing(path, e))
+}
+
+/// A storage error on `path`, with what to do when the file is missing.
+pub(crate) fn missing(path: &str, e: StorageError) -> ExecError {
+    if e.is_not_found() {
+        ExecError::BackupFile {
+            file: path.to_string(),
+            detail: "it does not exist: the backup is incomplete or was altered; \
+                     restore from another backup"
+                .into(),
+        }
+    } else {
+        ExecError::Storage(e)
+    }
+}
+
+async fn latest_full(collection: &Arc<dyn ExternalStorage>) -> Result<String, ExecError> {
+    let listing = collection.list(LATEST_DIR, false).await?;
+    // LATEST names invert their time: the first is the newest.
+    let Some(obj) = listing.objects.first() else {
+        return Err(ExecError::Invalid(format!(
+            "no backup found in {}: {LATEST_DIR} is empty (take a backup first, or name its subdirectory)",
+            collection.describe()
+        )));
+    };
+    let bytes = get(collection, &obj.path).await?;
+    parse_latest_contents(&bytes).ok_or_else(|| ExecError::BackupFile {
+        file: obj.path.clone(),
+        detail:
+            "it does not name a full backup's subdirectory: name the subdirectory instead of LATEST"
+                .into(),
+    })
+}
+
+async fn encryption_key(
+    collection: &Arc<dyn ExternalStorage>,
+    full_subdir: &str,
+    passphrase: Option<&str>,
+) -> Result<Option<EncryptionKey>, ExecError> {
+    let path = format!("{full_subdir}/{ENCRYPTION_INFO}");
+    let info = match collection.get(&path).await {
+        Ok(b) => Some(b),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(e.into()),
+    };
+    match (info, passphrase) {
+        (Some(bytes), Some(p)) => {
+            let info = EncryptionInfo::decode(&path, &bytes)?;
+            Ok(Some(info.derive_key(&path, p.as_bytes())?))
+        }
+        (Some(_), None) => Err(ExecError::Invalid(format!(
+            "the backup {full_subdir} is encrypted: give its encryption_passphrase"
+        ))),
+        (None, Some(_)) => Err(ExecError::Invalid(format!(
+            "the backup {full_subdir} is not encrypted (it has no {ENCRYPTION_INFO}): \
+             restore without encryption_passphrase"
+        ))),
+        (None, None) => Ok(None),
+    }
+}
+
+async fn read_manifest(
+    storage: &Arc<dyn ExternalStorage>,
+    dir: &str,
+    key: Option<&EncryptionKey>,
+) -> Result<Manifest, ExecError> {
+    let file = format!("{dir}/{BACKUP_MANIFEST}");
+    let bytes = storage.get(&file).await.map_err(|e| {
+        if e.is_not_found() {
+            ExecError::BackupFile {
+                file: file.clone(),
+                detail: format!(
+                    "there is no finished backup in {dir} (a backup without its manifest \
+                     is not a backup): pick another with SHOW BACKUPS"
+                ),
+            }
+        } else {
+            ExecError::Storage(e)
+        }
+    })?;
+    let checksum = get(storage, &format!("{dir}/{BACKUP_MANIFEST_CHECKSUM}")).await?;
+    Ok(Manifest::decode(&file, &bytes, &checksum, key)?)
+}
+
+/// Each layer starts where the previous one ends, the first is a full
+/// backup, and every layer has the full backup's key.
+fn validate(
+    full_subdir: &str,
+    layers: &[ChainLayer],
+    key: Option<&EncryptionKey>,
+) -> Result<(), ExecError> {
+    let Some(full) = layers.first() else {
+        return Err(ExecError::BrokenChain(format!(
+            "{full_subdir} holds no backup"
+        )));
+    };
+    if full.dir != full_subdir || !full.manifest.start_time.is_zero() {
+        return Err(ExecError::BrokenChain(format!(
+            "the oldest layer {} starts at {}, not at the full backup {full_subdir}",
+            full.dir, full.manifest.start_time
+        )));
+    }
+    let check = key.map(EncryptionKey::key_check);
+    for pair in layers.windows(2) {
+        let (prev, next) = (&pair[0], &pair[1]);
+        if next.manifest.start_time != prev.manifest.end_time {
+            return Err(ExecError::BrokenChain(format!(
+                "layer {} starts at {} but the previous layer {} ends at {}: a backup in \
+                 between is missing; restore from a complete chain",
+                next.dir, next.manifest.start_time, prev.dir, prev.manifest.end_time
+            )));
+        }
+    }
+    for l in layers {
+        if l.manifest.encryption.as_ref().map(|e| e.key_check) != check {
+            return Err(ExecError::BrokenChain(format!(
+                "layer {} is not encrypted with the key of the full backup {full_subdir}: \
+                 a chain uses one encryption key",
+                l.dir
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! One work unit: read only the needed blocks of each file (ranged reads),
+//! merge the layers per key (the newest version at or below the restore
+//! time wins; a delete deletes), rekey, and ingest in batches.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use backup_format::datafile::{BlockHandle, DataFileDecoder, Footer};
+use backup_format::{EncryptionKey, MvccEntry, Span, SpanSet, Timestamp, mvcc_order};
+use bytes::Bytes;
+
+use super::chain::missing;
+use super::cover::{LayerFile, WorkUnit};
+use super::spec::RestoreSettings;
+use crate::error::ExecError;
+use crate::host::{Ingest, KeyRewriter};
+
+/// What a unit restored.
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct UnitStats {
+    pub(crate) rows: u64,
+    pub(crate) index_entries: u64,
+    pub(crate) bytes: u64,
+}
+
+/// What every unit of one restore shares.
+pub(crate) struct UnitContext {
+    pub(crate) key: Option<EncryptionKey>,
+    /// The restore time: versions above it are ignored.
+    pub(crate) read_at: Timestamp,
+    /// The timestamp every restored entry is written at.
+    pub(crate) write_at: Timestamp,
+    pub(crate) rewriter: Arc<dyn KeyRewriter>,
+    pub(crate) ingest: Arc<dyn Ingest>,
+    pub(crate) index_spans: SpanSet,
+    pub(crate) settings: RestoreSettings,
+    /// Set when another unit failed: stop at the next batch.
+    pub(crate) stop: Arc<AtomicBool>,
+}
+
+/// Entries of one file within a span, read block by block.
+struct FileCursor {
+    file: Arc<LayerFile>,
+    decoder: DataFileDecoder,
+    blocks: Vec<BlockHandle>,
+    next_block: usize,
+    fetched: Bytes,
+    fetched_from: u64,
+    entries: VecDeque<MvccEntry>,
+    span: Span,
+    read_bytes: u64,
+}
+
+impl FileCursor {
+    /// Reads the footer and index, and picks the blocks overlapping `span`.
+    async fn open(
+        file: Arc<LayerFile>,
+        span: &Span,
+        key: Option<&EncryptionKey>,
+        read_bytes: u64,
+    ) -> Result<FileCursor, ExecError> {
+        let path = file.path.clone();
+        let len = file.file.stored_bytes;
+        if len < Footer::TRAILER_LEN as u64 {
+            return Err(ExecError::BackupFile {
+                file: path,
+                detail: format!("the file list says it has only {len} bytes"),
+            });
+        }
+        let first = len.min(Footer::SUGGESTED_TAIL_READ);
+        let mut tail = fetch(&file, len - first..len).await?;
+        let trailer = &tail[tail.len() - Footer::TRAILER_LEN..];
+        let need = Footer::tail_len(&path, trailer, len)?;
+        if need > first {
+            tail = fetch(&file, len.saturating_sub(need)..len).await?;
+        }
+        let footer = Footer::decode(&path, &tail, len, key)?;
+        let mut decoder = DataFileDecoder::new(&path, footer, key);
+        let index_bytes = fetch(&file, decoder.footer().index_range()).await?;
+        let index = decoder.decode_index(&index_bytes)?;
+        let blocks = index.blocks_overlapping(span);
+        Ok(FileCursor {
+            file,
+            decoder,
+            blocks,
+            next_block: 0,
+            fetched: Bytes::new(),
+            fetched_from: 0,
+            entries: VecDeque::new(),
+            span: span.clone(),
+            read_bytes,
+        })
+    }
+
+    /// Loads blocks until an entry is ready; `false` when the file is done.
+    async fn fill(&mut self) -> Result<bool, ExecError> {
+        while self.entries.is_empty() {
+            let Some(handle) = self.blocks.get(self.next_block).cloned() else {
+                return Ok(false);
+            };
+            let fetched_end = self.fetched_from + self.fetched.len() as u64;
+            if handle.offset < self.fetched_from || handle.offset + handle.len > fetched_end {
+                // This block and the following needed ones, up to the read size.
+                let mut end = handle.offset + handle.len;
+                for b in &self.blocks[self.next_block + 1..] {
+                    if b.offset + b.len - handle.offset > self.read_bytes {
+                        break;
+                    }
+                    end = b.offset + b.len;
+                }
+                self.fetched = fetch(&self.file, handle.offset..end).await?;
+                self.fetched_from = handle.offset;
+            }
+            let start = usize::try_from(handle.offset - self.fetched_from).unwrap_or(usize::MAX);
+            let stored = usize::try_from(handle.len)
+                .ok()
+                .and_then(|n| self.fetched.get(start..start.checked_add(n)?))
+                .ok_or_else(|| {
+                    ExecError::Internal(format!("block {} not fetched", handle.number))
+                })?;
+            let block = self.decoder.decode_block(&handle, stored)?;
+            self.next_block += 1;
+            let span = &self.span;
+            self.entries.extend(
+                block
+                    .iter()
+                    .filter(|e| span.contains_key(e.key))
+                    .map(|e| e.to_entry()),
+            );
+        }
+        Ok(true)
+    }
+}
+
+/// A ranged read of `file`, naming it when it is missing or short.
+async fn fetch(file: &LayerFile, range: std::ops::Range<u64>) -> Result<Bytes, ExecError> {
+    let want = range.end - range.start;
+    let bytes = file
+        .storage
+        .get_range(&file.path, range)
+        .await
+        .map_err(|e| missing(&file.path, e))?;
+    if bytes.len() as u64 != want {
+        return Err(ExecError::BackupFile {
+            file: file.path.clone(),
+            detail: format!(
+                "a ranged read returned {} of {want} bytes: the file is shorter than its \
+                 manifest says; it was truncated or replaced",
+                bytes.len()
+            ),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Restores one unit; returns what it wrote. Returns only once no ingest
+/// of the unit is in flight, so a cleanup after a failure sees everything.
+pub(crate) async fn restore_unit(
+    unit: WorkUnit,
+    ctx: Arc<UnitContext>,
+) -> Result<UnitStats, ExecError> {
+    let mut batch = Batch::new(ctx.clone());
+    let merged = merge(&unit, &ctx, &mut batch).await;
+    let flushed = match merged {
+        Ok(_) => batch.flush().await,
+        Err(_) => Ok(()),
+    };
+    let waited = batch.wait().await;
+    let stats = merged?;
+    flushed?;
+    waited?;
+    Ok(stats)
+}
+
+/// Merges the unit's files and pushes the restored entries into `batch`.
+async fn merge(
+    unit: &WorkUnit,
+    ctx: &UnitContext,
+    batch: &mut Batch,
+) -> Result<UnitStats, ExecError> {
+    let mut cursors = Vec::with_capacity(unit.files.len());
+    for f in &unit.files {
+        let read = ctx.settings.read_bytes_per_file.max(1);
+        let mut c = FileCursor::open(f.clone(), &unit.span, ctx.key.as_ref(), read).await?;
+        if c.fill().await? {
+            cursors.push(c);
+        }
+    }
+    let mut stats = UnitStats::default();
+    let mut decided: Option<Vec<u8>> = None;
+    while let Some(i) = newest_first(&cursors) {
+        let Some(e) = cursors[i].entries.pop_front() else {
+            continue;
+        };
+        if cursors[i].entries.is_empty() && !cursors[i].fill().await? {
+            cursors.swap_remove(i);
+        }
+        // The first version at or below the restore time decides the key.
+        if e.ts > ctx.read_at || decided.as_deref() == Some(e.key.as_slice()) {
+            continue;
+        }
+        let Some(value) = e.value else {
+            decided = Some(e.key);
+            continue; // deleted at the restore time
+        };
+        if let Some(new_key) = ctx.rewriter.rewrite(&e.key) {
+            if ctx.index_spans.contains_key(&e.key) {
+                stats.index_entries += 1;
+            } else {
+                stats.rows += 1;
+            }
+            stats.bytes += (new_key.len() + value.len()) as u64;
+            batch
+                .push(MvccEntry {
+                    key: new_key,
+                    ts: ctx.write_at,
+                    value: Some(value),
+                })
+                .await?;
+        }
+        decided = Some(e.key);
+    }
+    Ok(stats)
+}
+
+/// The cursor whose next entry comes first in MVCC order.
+fn newest_first(cursors: &[FileCursor]) -> Option<usize> {
+    let mut best: Option<(usize, &MvccEntry)> = None;
+    for (i, c) in cursors.iter().enumerate() {
+        let Some(e) = c.entries.front() else { continue };
+        match best {
+            Some((_, b)) if mvcc_order(&e.key, e.ts, &b.key, b.ts).is_ge() => {}
+            _ => best = Some((i, e)),
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// Rekeyed entries on their way to the host: at most one batch is being
+/// ingested while the next one fills.
+struct Batch {
+    ctx: Arc<UnitContext>,
+    entries: Vec<MvccEntry>,
+    bytes: usize,
+    in_flight: Option<tokio::task::JoinHandle<Result<(), crate::host::HostError>>>,
+}
+
+impl Batch {
+    fn new(ctx: Arc<UnitContext>) -> Batch {
+        Batch {
+            ctx,
+            entries: Vec::new(),
+            bytes: 0,
+            in_flight: None,
+        }
+    }
+
+    async fn push(&mut self, e: MvccEntry) -> Result<(), ExecError> {
+        self.bytes += e.size();
+        self.entries.push(e);
+        if self.bytes >= self.ctx.settings.ingest_batch_bytes {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn wait(&mut self) -> Result<(), ExecError> {
+        if let Some(h) = self.in_flight.take() {
+            h.await
+                .map_err(|e| ExecError::Internal(format!("ingest task: {e}")))??;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), ExecError> {
+        self.wait().await?;
+        if self.ctx.stop.load(Ordering::Relaxed) {
+            return Err(ExecError::Internal(
+                "stopped: another part of the restore failed".into(),
+            ));
+        }
+        if self.entries.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.entries);
+        self.bytes = 0;
+        let ingest = self.ctx.ingest.clone();
+        self.in_flight = Some(tokio::task::spawn_blocking(move || ingest.ingest(batch)));
+        Ok(())
+    }
+}
