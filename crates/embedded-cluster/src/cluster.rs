@@ -88,6 +88,8 @@ pub(crate) struct Inner {
     pub(crate) ranges: RwLock<BTreeMap<Vec<u8>, RangeState>>,
     /// Serialises protections and GC runs.
     pub(crate) gc: std::sync::Mutex<()>,
+    /// SQL state shared by sessions (commit lock, backup handler).
+    pub(crate) sql: crate::sql::SqlShared,
     /// Held for the life of the cluster: the OS lock that makes the store exclusive.
     _lock: fs::File,
 }
@@ -137,6 +139,7 @@ impl Cluster {
             nodes: RwLock::new(Vec::new()),
             ranges: RwLock::new(BTreeMap::new()),
             gc: crate::gc::new_gc_lock(),
+            sql: crate::sql::SqlShared::default(),
             _lock: lock,
         };
         let cluster = Cluster {

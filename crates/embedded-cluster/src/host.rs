@@ -1,6 +1,6 @@
 //! The cluster as a `backup-exec` host: [`KvSource`], [`Protector`], [`Clock`]
 //! and [`Ingest`] ([`backup_exec::JobStore`] is in `jobs`; [`backup_exec::Catalog`]
-//! comes with the catalog, in part 2).
+//! is in `catalog`).
 
 use backup_exec::{
     Clock, ExportChunk, ExportError, ExportRequest, HostError, IdRewrites, Ingest, KeyRewriter,
@@ -76,12 +76,9 @@ impl Ingest for Cluster {
         Ok(Cluster::ingest(self, batch)?)
     }
 
-    /// Not in part 1: descriptors are published by the catalog (part 2).
-    fn publish(&self, _descriptors: &[Descriptor]) -> Result<(), HostError> {
-        Err(HostError::Invalid(
-            "publishing descriptors needs the embedded cluster's catalog, which is not built yet"
-                .into(),
-        ))
+    /// Writes the descriptors in one MVCC batch (see [`Cluster::publish_descriptors`]).
+    fn publish(&self, descriptors: &[Descriptor]) -> Result<(), HostError> {
+        Ok(self.publish_descriptors(descriptors)?)
     }
 
     fn abort(&self, spans: &[Span]) -> Result<(), HostError> {

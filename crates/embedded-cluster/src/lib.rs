@@ -64,9 +64,11 @@
 //! assert_eq!(chunk.entries[0].value.as_deref(), Some(&b"90"[..]));
 //! ```
 
+pub mod catalog;
 mod cluster;
 mod error;
 mod export;
+pub mod fingerprint;
 mod gc;
 mod hlc;
 mod host;
@@ -75,6 +77,7 @@ mod jobs;
 pub mod keys;
 mod mvcc;
 mod ranges;
+pub mod sql;
 
 pub use cluster::{Cluster, ClusterConfig};
 pub use error::ClusterError;
@@ -83,3 +86,6 @@ pub use gc::{GcStats, Protection};
 pub use hlc::Hlc;
 pub use mvcc::{KeyValue, Txn};
 pub use ranges::RangeState;
+pub use sql::{
+    BackupContext, BackupStatementHandler, ColumnType, QueryResult, Session, SqlError, Value,
+};

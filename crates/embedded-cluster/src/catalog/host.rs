@@ -1,0 +1,126 @@
+//! The cluster as the backup system's [`Catalog`], and descriptor publication
+//! for [`backup_exec::Ingest::publish`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use backup_exec::{Catalog, HostError};
+use backup_format::{Descriptor, DescriptorId, Timestamp};
+
+use super::{
+    FIRST_USER_ID, Snapshot, decode_desc, descriptor_key, encode_desc, to_backup_descriptor,
+};
+use crate::cluster::Cluster;
+use crate::error::ClusterError;
+use crate::ranges::next_counter;
+use crate::sql::SqlError;
+use crate::sql::kv::KvTxn;
+
+impl From<SqlError> for HostError {
+    fn from(e: SqlError) -> HostError {
+        match e {
+            SqlError::Cluster(c) => c.into(),
+            SqlError::Retry(m) => HostError::Transient(m),
+            other => HostError::Invalid(other.to_string()),
+        }
+    }
+}
+
+impl Cluster {
+    /// Reserves `count` fresh descriptor ids (never handed out again).
+    pub fn allocate_ids(&self, count: usize) -> Result<Vec<DescriptorId>, ClusterError> {
+        self.write(|tx| {
+            (0..count)
+                .map(|_| next_counter(tx, "next_descriptor_id").map(|n| n + FIRST_USER_ID - 1))
+                .collect()
+        })
+    }
+
+    /// Writes restored descriptors in one atomic step: each payload is
+    /// re-encoded under the descriptor's (new) id, name and parents, and the
+    /// ids it refers to are moved along with the other published descriptors.
+    pub fn publish_descriptors(&self, descriptors: &[Descriptor]) -> Result<(), SqlError> {
+        let mut kv = KvTxn::new(self, self.now()?);
+        let snap = Snapshot::load(&kv)?;
+        let mut decoded = Vec::with_capacity(descriptors.len());
+        let mut map = BTreeMap::new();
+        for d in descriptors {
+            let desc = decode_desc(&d.payload)?;
+            map.insert(desc.id, d.id);
+            decoded.push((d, desc));
+        }
+        let new_ids: BTreeSet<u64> = descriptors.iter().map(|d| d.id).collect();
+        for (d, mut desc) in decoded {
+            if let Some(clash) = snap.descs.get(&d.id) {
+                return Err(SqlError::Invalid(format!(
+                    "cannot publish {} {}: id {} is already used by {}",
+                    d.kind.as_str(),
+                    d.name,
+                    d.id,
+                    clash.name
+                )));
+            }
+            let taken = snap.descs.values().any(|o| {
+                o.name == d.name
+                    && o.parent_id == d.parent_id
+                    && o.parent_schema_id == d.parent_schema_id
+                    && o.kind() == d.kind
+            });
+            if taken {
+                return Err(SqlError::Duplicate {
+                    kind: if d.kind == backup_format::DescriptorKind::Database {
+                        "database"
+                    } else {
+                        "relation"
+                    },
+                    name: d.name.clone(),
+                });
+            }
+            let deps: BTreeSet<u64> = d.dependencies.iter().map(|x| x.id).collect();
+            let keep = |id: u64| {
+                deps.contains(&id) && (snap.descs.contains_key(&id) || new_ids.contains(&id))
+            };
+            desc.remap(&map, &keep);
+            desc.id = d.id;
+            desc.name = d.name.clone();
+            desc.parent_id = d.parent_id;
+            desc.parent_schema_id = d.parent_schema_id;
+            kv.put(descriptor_key(d.id), encode_desc(&desc));
+        }
+        kv.commit(false)?;
+        Ok(())
+    }
+
+    /// Every user descriptor as of `as_of`.
+    pub fn descriptors_at(&self, as_of: Timestamp) -> Result<Vec<Descriptor>, SqlError> {
+        let kv = KvTxn::new(self, as_of);
+        let snap = Snapshot::load(&kv)?;
+        Ok(snap
+            .descs
+            .values()
+            .filter(|d| d.id >= FIRST_USER_ID)
+            .map(to_backup_descriptor)
+            .collect())
+    }
+}
+
+impl Catalog for Cluster {
+    fn descriptors(&self, as_of: Timestamp) -> Result<Vec<Descriptor>, HostError> {
+        Ok(self.descriptors_at(as_of)?)
+    }
+
+    fn descriptor(
+        &self,
+        id: DescriptorId,
+        as_of: Timestamp,
+    ) -> Result<Option<Descriptor>, HostError> {
+        let kv = KvTxn::new(self, as_of);
+        match kv.get(&descriptor_key(id))? {
+            Some(bytes) => Ok(Some(to_backup_descriptor(&decode_desc(&bytes)?))),
+            None => Ok(None),
+        }
+    }
+
+    fn allocate_descriptor_ids(&self, count: usize) -> Result<Vec<DescriptorId>, HostError> {
+        Ok(self.allocate_ids(count)?)
+    }
+}
