@@ -19,8 +19,35 @@
 //! - persisted job records ([`backup_exec::JobStore`]);
 //! - the key layout ([`keys`]) and the table-id [`keys::TableKeyRewriter`].
 //!
-//! The catalog ([`backup_exec::Catalog`], descriptor publication), SQL and
-//! schedules are part 2.
+//! Part 2 adds the schema and SQL side:
+//!
+//! - [`catalog`]: descriptors (databases, schemas, tables with indexes and
+//!   foreign keys, views, sequences, enum types), users and roles, zone
+//!   configs and cluster settings, stored as MVCC rows of system tables
+//!   (ids 1-6, see [`catalog`]) so the catalog reads as of any time; the
+//!   [`backup_exec::Catalog`] impl, id allocation and
+//!   [`backup_exec::Ingest::publish`];
+//! - [`sql`]: [`Cluster::session`] and [`Session::execute`] over `sqlparser`,
+//!   with privileges, constraints, transactions, `AS OF SYSTEM TIME`,
+//!   `SHOW EXPERIMENTAL_FINGERPRINTS` ([`fingerprint`]) and the
+//!   [`BackupStatementHandler`] hook for backup statements;
+//! - [`bank`]: the bank workload (bulk load) and a multi-table sample.
+//!
+//! Schedules are not stored yet (table id 6 is reserved for them).
+//!
+//! ```
+//! use embedded_cluster::{Cluster, Value};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let cluster = Cluster::open_default(dir.path()).unwrap();
+//! let mut s = cluster.session("root").unwrap();
+//! s.execute("CREATE TABLE t (id INT PRIMARY KEY, v STRING)").unwrap();
+//! s.execute("INSERT INTO t VALUES (1, 'a'), (2, 'b')").unwrap();
+//! let r = s.execute("SELECT count(*) FROM t WHERE id > 1").unwrap();
+//! assert_eq!(r.scalar(), Some(&Value::Int(1)));
+//! let err = s.execute("INSERT INTO t VALUES (1, 'c')").unwrap_err();
+//! assert_eq!(err.to_string(), r#"duplicate key value violates unique constraint "t_pkey""#);
+//! ```
 //!
 //! # Why redb
 //!
@@ -64,6 +91,7 @@
 //! assert_eq!(chunk.entries[0].value.as_deref(), Some(&b"90"[..]));
 //! ```
 
+pub mod bank;
 pub mod catalog;
 mod cluster;
 mod error;
