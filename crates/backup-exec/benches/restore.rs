@@ -168,6 +168,7 @@ fn peak_rss_mib() -> Option<u64> {
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .enable_all()
         .build()
         .unwrap();
     let s = setup();
