@@ -63,6 +63,14 @@ impl BackupJobs {
         }
     }
 
+    /// Whether a task of this registry still runs job `id` (a detached job
+    /// that stopped but was not waited for does not).
+    fn live(&self, id: JobId) -> bool {
+        self.running()
+            .get(&id)
+            .is_some_and(|r| r.handle.as_ref().is_none_or(|h| !h.is_finished()))
+    }
+
     /// Registers and runs a backup. Waits for it unless `spec.detached`, in
     /// which case the job's id comes back at once with status `running`.
     pub async fn backup(&self, spec: BackupSpec) -> Result<BackupResult, ExecError> {
@@ -88,7 +96,7 @@ impl BackupJobs {
     /// Resumes a paused job (or a `running` one no process runs any more),
     /// from its last checkpoint.
     pub async fn resume(&self, id: JobId) -> Result<BackupResult, ExecError> {
-        if self.running().contains_key(&id) {
+        if self.live(id) {
             return Err(state_error(id, JobStatus::Running, "it is already running"));
         }
         let mut spec = None;
@@ -176,7 +184,14 @@ impl BackupJobs {
             Err(ExecError::Canceled(_)) => (JobStatus::Canceled, None),
             Err(e) => (JobStatus::Failed, Some(e.to_string())),
         };
+        let mut status = status;
         let record = self.host.jobs.update(id, &mut |rec| {
+            // A cancel that raced with the run stopping for another reason
+            // (a pause, retries exhausted) wins; a run that succeeded stays
+            // succeeded (its manifest is written: it is a backup).
+            if rec.status == JobStatus::CancelRequested && status == JobStatus::Paused {
+                status = JobStatus::Canceled;
+            }
             rec.status = status;
             rec.error = error.clone();
             if status == JobStatus::Succeeded {
@@ -212,12 +227,14 @@ impl BackupJobs {
         self.control(id, JobControl::Pause, JobStatus::PauseRequested)
     }
 
-    /// Cancels a job: a running one stops; a paused one is canceled at once.
+    /// Cancels a job: a running one stops (its status is `cancel-requested`
+    /// until it does); a paused one, or a `running` one no process runs, is
+    /// canceled at once. Either way its protected timestamp is released and
+    /// no manifest is written.
     pub fn cancel(&self, id: JobId) -> Result<(), ExecError> {
-        if self.running().contains_key(&id) {
-            return self.control(id, JobControl::Cancel, JobStatus::CancelRequested);
-        }
+        let live = self.live(id);
         let now = self.host.clock.now();
+        let mut at_once = false;
         let record = self.host.jobs.update(id, &mut |r| {
             if r.status.is_terminal() {
                 return Err(HostError::Invalid(format!(
@@ -225,31 +242,48 @@ impl BackupJobs {
                     r.status.as_str()
                 )));
             }
-            r.status = JobStatus::Canceled;
-            r.finished = Some(now);
+            at_once = !live || r.status == JobStatus::Paused;
+            if at_once {
+                r.status = JobStatus::Canceled;
+                r.finished = Some(now);
+            } else {
+                r.status = JobStatus::CancelRequested;
+            }
             Ok(())
         })?;
-        self.release_protection(&record);
-        self.status_event(id, JobStatus::Canceled);
+        if at_once {
+            self.release_protection(&record);
+            self.status_event(id, JobStatus::Canceled);
+        } else if let Some(job) = self.running().get(&id) {
+            let _ = job.control.send(JobControl::Cancel);
+        }
         Ok(())
     }
 
+    /// Asks a running job to stop with `c`, after recording `status`
+    /// (first, so the job's own final status overwrites it).
     fn control(&self, id: JobId, c: JobControl, status: JobStatus) -> Result<(), ExecError> {
-        let running = self.running();
-        let Some(job) = running.get(&id) else {
+        if !self.live(id) {
             let record = self.host.jobs.get(id)?.ok_or(ExecError::JobNotFound(id))?;
             return Err(state_error(
                 id,
                 record.status,
                 "it is not running in this process",
             ));
-        };
-        let _ = job.control.send(c);
-        drop(running);
-        self.host.jobs.update(id, &mut |r| {
-            r.status = status;
-            Ok(())
+        }
+        self.host.jobs.update(id, &mut |r| match r.status {
+            JobStatus::Running | JobStatus::PauseRequested => {
+                r.status = status;
+                Ok(())
+            }
+            s => Err(HostError::Invalid(format!(
+                "job {id} is {}: it is not running",
+                s.as_str()
+            ))),
         })?;
+        if let Some(job) = self.running().get(&id) {
+            let _ = job.control.send(c);
+        }
         Ok(())
     }
 

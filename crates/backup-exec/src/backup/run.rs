@@ -142,6 +142,13 @@ async fn run_once(
             key.as_ref(),
         )
         .await?;
+    // A pause or cancel that arrived after the last export stops here, before
+    // the manifest: a canceled job must not leave a backup behind.
+    match *control.borrow() {
+        JobControl::Run => {}
+        JobControl::Pause => return Err(ExecError::Paused(job)),
+        JobControl::Cancel => return Err(ExecError::Canceled(job)),
+    }
     let stats = write_manifest(
         &storages.layer_default,
         &storages.collection,
