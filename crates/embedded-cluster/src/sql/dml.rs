@@ -208,11 +208,16 @@ fn write_row(
     let key = pk_key(d.id, t, row);
     if let Some(old) = ctx.kv.get(&key)? {
         if !upsert {
-            return Err(SqlError::UniqueViolation(t.indexes[0].name.clone()));
+            return Err(SqlError::UniqueViolation(
+                t.indexes
+                    .first()
+                    .map(|i| i.name.clone())
+                    .unwrap_or_default(),
+            ));
         }
         let old = decode_row(&old, t.columns.len())
             .ok_or_else(|| SqlError::Invalid("corrupt row".into()))?;
-        for idx in &t.indexes[1..] {
+        for idx in t.indexes.iter().skip(1) {
             ctx.kv.delete(index_entry(d.id, t, idx, &old).0);
         }
     }
@@ -231,7 +236,7 @@ fn write_row(
         }
     }
     let pk_bytes = key[keys::TABLE_PREFIX_LEN + 4..].to_vec();
-    for idx in &t.indexes[1..] {
+    for idx in t.indexes.iter().skip(1) {
         let (k, v) = index_entry(d.id, t, idx, row);
         if !v.is_empty()
             && let Some(existing) = ctx.kv.get(&k)?
@@ -286,7 +291,7 @@ fn remove_row(
             }
         }
     }
-    for idx in &t.indexes[1..] {
+    for idx in t.indexes.iter().skip(1) {
         ctx.kv.delete(index_entry(d.id, t, idx, row).0);
     }
     ctx.kv.delete(pk_key(d.id, t, row));
