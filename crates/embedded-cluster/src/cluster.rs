@@ -5,7 +5,7 @@
 //! ```text
 //! LOCK          OS lock held while a cluster has the store open
 //! data.redb     the engine file: MVCC versions, time index, intents,
-//!               transactions, ranges, protections, zone settings, jobs,
+//!               transactions, ranges, protections, zone settings,
 //!               metadata
 //! clock         the HLC ceiling (see `hlc`)
 //! nodes/<id>/   each node's `nodelocal://<id>/` directory

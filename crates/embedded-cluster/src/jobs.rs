@@ -1,37 +1,57 @@
 //! Persisted job records: the cluster as a [`JobStore`].
 //!
-//! Records live in the engine's `jobs` table (job id -> encoded record), so
-//! they survive restarts. [`JobStore::update`] runs its change inside one
-//! engine write transaction: updates of one job never lose each other's
-//! changes. The change must not call back into the cluster (the engine has a
-//! single writer, held during the change).
+//! Each job is an MVCC row of the system table `system.jobs`
+//! ([`JOBS_TABLE_ID`]), keyed by job id (an order-preserving `INT` key), its
+//! value a versioned binary encoding of [`JobRecord`]. Records therefore
+//! persist with the store, read as of any time ([`Cluster::jobs_at`]) and
+//! travel in a backup of [`crate::catalog::system_spans`]. Job ids come from a
+//! counter that never hands an id out twice.
+//!
+//! [`JobStore::update`] reads, changes and writes the row under the cluster's
+//! commit lock, which every other writer of the row takes too: updates of one
+//! job never lose each other's changes. The change must not commit SQL
+//! transactions on this cluster (the lock is held during the change).
 
 use backup_exec::{HostError, JobId, JobKind, JobRecord, JobStatus, JobStore};
 use backup_format::Timestamp;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
+use crate::catalog::JOBS_TABLE_ID;
 use crate::cluster::Cluster;
-use crate::error::{ClusterError, storage};
+use crate::error::ClusterError;
 use crate::ranges::next_counter;
+use crate::records::{self, Reader, Writer};
 
-/// Engine table of job records: job id -> encoded [`JobRecord`].
-pub(crate) const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
+/// Encoding version of a stored job record.
+const JOB_ENCODING: u8 = 1;
+
+impl Cluster {
+    /// Every job record as of `as_of`, in id order.
+    pub fn jobs_at(&self, as_of: Timestamp) -> Result<Vec<JobRecord>, ClusterError> {
+        records::scan(self, JOBS_TABLE_ID, as_of)?
+            .iter()
+            .map(|v| decode(v))
+            .collect()
+    }
+
+    /// Job `id` as of `as_of` (`None` if it did not exist then).
+    pub fn job_at(&self, id: JobId, as_of: Timestamp) -> Result<Option<JobRecord>, ClusterError> {
+        records::read(self, JOBS_TABLE_ID, id, as_of)?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+}
 
 impl JobStore for Cluster {
     fn create(&self, record: &JobRecord) -> Result<JobId, HostError> {
-        Ok(self.write(|tx| {
-            let id = next_counter(tx, "next_job_id")?;
-            let mut jobs = tx
-                .open_table(JOBS)
-                .map_err(|e| storage("opening jobs")(&e))?;
-            let stored = JobRecord {
-                id,
-                ..record.clone()
-            };
-            jobs.insert(id, encode(&stored).as_slice())
-                .map_err(|e| storage("writing a job")(&e))?;
-            Ok(id)
-        })?)
+        let id = self.write(|tx| next_counter(tx, "next_job_id"))?;
+        let stored = JobRecord {
+            id,
+            ..record.clone()
+        };
+        records::locked(self, || {
+            records::write(self, JOBS_TABLE_ID, id, Some(encode(&stored)))
+        })?;
+        Ok(id)
     }
 
     fn update(
@@ -39,67 +59,24 @@ impl JobStore for Cluster {
         id: JobId,
         change: &mut dyn FnMut(&mut JobRecord) -> Result<(), HostError>,
     ) -> Result<JobRecord, HostError> {
-        let tx = self
-            .inner
-            .db
-            .begin_write()
-            .map_err(|e| HostError::from(storage("starting a job update")(&e)))?;
-        let record = {
-            let mut jobs = tx
-                .open_table(JOBS)
-                .map_err(|e| HostError::from(storage("opening jobs")(&e)))?;
-            let current = jobs
-                .get(id)
-                .map_err(|e| HostError::from(storage("reading a job")(&e)))?
-                .map(|v| decode(v.value()))
-                .transpose()?
+        records::locked(self, || {
+            let mut record = self
+                .job_at(id, self.now()?)?
                 .ok_or_else(|| HostError::NotFound(format!("job {id}")))?;
-            let mut record = current;
-            // On error the transaction is dropped, which aborts it: nothing is written.
+            // On error nothing is written.
             change(&mut record)?;
             record.id = id;
-            jobs.insert(id, encode(&record).as_slice())
-                .map_err(|e| HostError::from(storage("writing a job")(&e)))?;
-            record
-        };
-        tx.commit()
-            .map_err(|e| HostError::from(storage("committing a job update")(&e)))?;
-        Ok(record)
+            records::write(self, JOBS_TABLE_ID, id, Some(encode(&record)))?;
+            Ok(record)
+        })
     }
 
     fn get(&self, id: JobId) -> Result<Option<JobRecord>, HostError> {
-        let tx = self
-            .inner
-            .db
-            .begin_read()
-            .map_err(|e| HostError::from(storage("reading jobs")(&e)))?;
-        let jobs = tx
-            .open_table(JOBS)
-            .map_err(|e| HostError::from(storage("opening jobs")(&e)))?;
-        let v = jobs
-            .get(id)
-            .map_err(|e| HostError::from(storage("reading a job")(&e)))?;
-        Ok(v.map(|v| decode(v.value())).transpose()?)
+        Ok(self.job_at(id, self.now()?)?)
     }
 
     fn list(&self) -> Result<Vec<JobRecord>, HostError> {
-        let tx = self
-            .inner
-            .db
-            .begin_read()
-            .map_err(|e| HostError::from(storage("reading jobs")(&e)))?;
-        let jobs = tx
-            .open_table(JOBS)
-            .map_err(|e| HostError::from(storage("opening jobs")(&e)))?;
-        let mut out = Vec::new();
-        for item in jobs
-            .iter()
-            .map_err(|e| HostError::from(storage("listing jobs")(&e)))?
-        {
-            let (_, v) = item.map_err(|e| HostError::from(storage("listing jobs")(&e)))?;
-            out.push(decode(v.value())?);
-        }
-        Ok(out)
+        Ok(self.jobs_at(self.now()?)?)
     }
 }
 
@@ -113,101 +90,55 @@ const STATUSES: [JobStatus; 7] = [
     JobStatus::CancelRequested,
 ];
 
+/// Version byte, then id, kind, status, created, started, finished, fraction,
+/// error flag, and length-prefixed description, user, error, payload, progress.
 fn encode(r: &JobRecord) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + r.payload.len() + r.progress.len());
-    out.extend_from_slice(&r.id.to_be_bytes());
-    out.push(match r.kind {
+    let mut w = Writer::new(JOB_ENCODING);
+    w.u64(r.id);
+    w.u8(match r.kind {
         JobKind::Backup => 0,
         JobKind::Restore => 1,
     });
-    out.push(STATUSES.iter().position(|s| *s == r.status).unwrap_or(0) as u8);
-    out.extend_from_slice(&r.created.to_bytes());
-    for t in [r.started, r.finished] {
-        match t {
-            Some(t) => {
-                out.push(1);
-                out.extend_from_slice(&t.to_bytes());
-            }
-            None => out.push(0),
-        }
-    }
-    out.extend_from_slice(&r.fraction_completed.to_bits().to_be_bytes());
-    out.push(u8::from(r.error.is_some()));
-    for field in [
-        r.description.as_bytes(),
-        r.user.as_bytes(),
-        r.error.as_deref().unwrap_or("").as_bytes(),
-        &r.payload,
-        &r.progress,
-    ] {
-        out.extend_from_slice(&(field.len() as u64).to_be_bytes());
-        out.extend_from_slice(field);
-    }
-    out
-}
-
-/// A cursor over an encoded record.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ClusterError> {
-        if self.0.len() < n {
-            return Err(ClusterError::Corrupt("a job record is truncated".into()));
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-
-    fn u64(&mut self) -> Result<u64, ClusterError> {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(self.take(8)?);
-        Ok(u64::from_be_bytes(b))
-    }
-
-    fn ts(&mut self) -> Result<Timestamp, ClusterError> {
-        let mut b = [0u8; Timestamp::ENCODED_LEN];
-        b.copy_from_slice(self.take(Timestamp::ENCODED_LEN)?);
-        Ok(Timestamp::from_bytes(b))
-    }
-
-    fn opt_ts(&mut self) -> Result<Option<Timestamp>, ClusterError> {
-        Ok(match self.take(1)?[0] {
-            0 => None,
-            _ => Some(self.ts()?),
-        })
-    }
-
-    fn bytes(&mut self) -> Result<Vec<u8>, ClusterError> {
-        let n = usize::try_from(self.u64()?)
-            .map_err(|_| ClusterError::Corrupt("a job field is too long".into()))?;
-        Ok(self.take(n)?.to_vec())
-    }
-
-    fn string(&mut self) -> Result<String, ClusterError> {
-        String::from_utf8(self.bytes()?)
-            .map_err(|_| ClusterError::Corrupt("a job field is not UTF-8".into()))
-    }
+    w.u8(STATUSES.iter().position(|s| *s == r.status).unwrap_or(0) as u8);
+    w.ts(r.created);
+    w.opt_ts(r.started);
+    w.opt_ts(r.finished);
+    w.u64(r.fraction_completed.to_bits());
+    w.u8(u8::from(r.error.is_some()));
+    w.bytes(r.description.as_bytes());
+    w.bytes(r.user.as_bytes());
+    w.bytes(r.error.as_deref().unwrap_or("").as_bytes());
+    w.bytes(&r.payload);
+    w.bytes(&r.progress);
+    w.0
 }
 
 fn decode(v: &[u8]) -> Result<JobRecord, ClusterError> {
-    let mut r = Reader(v);
+    let mut r = Reader::new(v, JOB_ENCODING, "a job record")?;
     let id = r.u64()?;
-    let kind = match r.take(1)?[0] {
+    let kind = match r.u8()? {
         0 => JobKind::Backup,
-        _ => JobKind::Restore,
+        1 => JobKind::Restore,
+        k => {
+            return Err(ClusterError::Corrupt(format!(
+                "job {id} has unknown kind {k}"
+            )));
+        }
     };
     let status = *STATUSES
-        .get(usize::from(r.take(1)?[0]))
+        .get(usize::from(r.u8()?))
         .ok_or_else(|| ClusterError::Corrupt(format!("job {id} has an unknown status")))?;
     let created = r.ts()?;
     let started = r.opt_ts()?;
     let finished = r.opt_ts()?;
     let fraction_completed = f64::from_bits(r.u64()?);
-    let has_error = r.take(1)?[0] != 0;
+    let has_error = r.u8()? != 0;
     let description = r.string()?;
     let user = r.string()?;
     let error = r.string()?;
+    let payload = r.bytes()?;
+    let progress = r.bytes()?;
+    r.finish()?;
     Ok(JobRecord {
         id,
         kind,
@@ -219,7 +150,7 @@ fn decode(v: &[u8]) -> Result<JobRecord, ClusterError> {
         finished,
         fraction_completed,
         error: has_error.then_some(error),
-        payload: r.bytes()?,
-        progress: r.bytes()?,
+        payload,
+        progress,
     })
 }

@@ -105,6 +105,7 @@ mod jobs;
 pub mod keys;
 mod mvcc;
 mod ranges;
+mod records;
 pub mod sql;
 
 pub use cluster::{Cluster, ClusterConfig};

@@ -13,7 +13,7 @@
 //! | 2 | `system.users` | user or role name | [`UserRecord`] as JSON |
 //! | 3 | `system.zones` | descriptor id | [`ZoneConfig`] as JSON |
 //! | 4 | `system.settings` | setting name | its value as text |
-//! | 5 | `system.jobs` | reserved: job records live in the engine's `jobs` table |
+//! | 5 | `system.jobs` | job id | [`backup_exec::JobRecord`], versioned binary |
 //! | 6 | `system.scheduled_jobs` | reserved for schedules |
 //!
 //! Privileges live in each descriptor (`Desc::privileges`, `Desc::owner`).
@@ -41,7 +41,7 @@ pub const USERS_TABLE_ID: u64 = 2;
 pub const ZONES_TABLE_ID: u64 = 3;
 /// Table id of `system.settings`.
 pub const SETTINGS_TABLE_ID: u64 = 4;
-/// Reserved table id of `system.jobs`.
+/// Table id of `system.jobs` (see [`backup_exec::JobStore`] on [`crate::Cluster`]).
 pub const JOBS_TABLE_ID: u64 = 5;
 /// Reserved table id of `system.scheduled_jobs`.
 pub const SCHEDULES_TABLE_ID: u64 = 6;
