@@ -68,6 +68,9 @@ pub enum ClusterError {
     /// No protected-timestamp record has that id.
     #[error("no protected timestamp record {0}")]
     UnknownProtection(u64),
+    /// No schedule has that id.
+    #[error("no schedule {0} (see Cluster::schedules)")]
+    UnknownSchedule(u64),
     /// The request makes no sense.
     #[error("invalid request: {0}")]
     Invalid(String),
@@ -96,7 +99,8 @@ impl From<ClusterError> for HostError {
             | ClusterError::NodeDown(_) => HostError::Transient(e.to_string()),
             ClusterError::UnknownNode(_)
             | ClusterError::UnknownRange(_)
-            | ClusterError::UnknownProtection(_) => HostError::NotFound(e.to_string()),
+            | ClusterError::UnknownProtection(_)
+            | ClusterError::UnknownSchedule(_) => HostError::NotFound(e.to_string()),
             ClusterError::Invalid(_) | ClusterError::TxnCommitted(_) => {
                 HostError::Invalid(e.to_string())
             }

@@ -16,7 +16,8 @@
 //!   ingest, and the `backup-exec` traits [`backup_exec::KvSource`],
 //!   [`backup_exec::Protector`], [`backup_exec::Clock`] and
 //!   [`backup_exec::Ingest`] over them;
-//! - persisted job records ([`backup_exec::JobStore`]);
+//! - persisted job records ([`backup_exec::JobStore`]), MVCC rows of the
+//!   system table `system.jobs` (id 5);
 //! - the key layout ([`keys`]) and the table-id [`keys::TableKeyRewriter`].
 //!
 //! Part 2 adds the schema and SQL side:
@@ -33,7 +34,17 @@
 //!   [`BackupStatementHandler`] hook for backup statements;
 //! - [`bank`]: the bank workload (bulk load) and a multi-table sample.
 //!
-//! Schedules are not stored yet (table id 6 is reserved for them).
+//! - schedules: [`ScheduleRecord`]s in the system table
+//!   `system.scheduled_jobs` (id 6), through [`Cluster::create_schedule`],
+//!   [`Cluster::update_schedule`], [`Cluster::schedule`],
+//!   [`Cluster::schedules`] and [`Cluster::drop_schedule`] (the scheduler
+//!   that runs them is not part of this crate yet).
+//!
+//! Every system table (ids 1-6: descriptors, users and roles, zone configs,
+//! settings, jobs, schedules) is ordinary MVCC data inside
+//! [`catalog::system_spans`]: it reads as of any time (for example
+//! [`Cluster::jobs_at`], [`Cluster::schedules_at`]) and a full-cluster backup
+//! of those spans carries it.
 //!
 //! ```
 //! use embedded_cluster::{Cluster, Value};
@@ -106,6 +117,7 @@ pub mod keys;
 mod mvcc;
 mod ranges;
 mod records;
+mod schedules;
 pub mod sql;
 
 pub use cluster::{Cluster, ClusterConfig};
@@ -115,6 +127,7 @@ pub use gc::{GcStats, Protection};
 pub use hlc::Hlc;
 pub use mvcc::{KeyValue, Txn};
 pub use ranges::RangeState;
+pub use schedules::{ScheduleId, ScheduleRecord};
 pub use sql::{
     BackupContext, BackupStatementHandler, ColumnType, QueryResult, Session, SqlError, Value,
 };

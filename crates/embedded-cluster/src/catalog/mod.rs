@@ -1,5 +1,5 @@
-//! The catalog: descriptors, users and roles, zone configs and settings,
-//! stored as MVCC rows of *system tables* in the cluster's own keyspace.
+//! The catalog: descriptors, users and roles, zone configs, settings, jobs
+//! and schedules, stored as MVCC rows of *system tables* in the cluster's own keyspace.
 //!
 //! Every system table uses the ordinary table key layout
 //! (`0xF0 | id | index 1 | pk`, see [`crate::keys`]) with an id below
@@ -14,7 +14,7 @@
 //! | 3 | `system.zones` | descriptor id | [`ZoneConfig`] as JSON |
 //! | 4 | `system.settings` | setting name | its value as text |
 //! | 5 | `system.jobs` | job id | [`backup_exec::JobRecord`], versioned binary |
-//! | 6 | `system.scheduled_jobs` | reserved for schedules |
+//! | 6 | `system.scheduled_jobs` | schedule id | [`crate::ScheduleRecord`], versioned binary |
 //!
 //! Privileges live in each descriptor (`Desc::privileges`, `Desc::owner`).
 
@@ -43,7 +43,7 @@ pub const ZONES_TABLE_ID: u64 = 3;
 pub const SETTINGS_TABLE_ID: u64 = 4;
 /// Table id of `system.jobs` (see [`backup_exec::JobStore`] on [`crate::Cluster`]).
 pub const JOBS_TABLE_ID: u64 = 5;
-/// Reserved table id of `system.scheduled_jobs`.
+/// Table id of `system.scheduled_jobs` (see [`crate::Cluster::create_schedule`]).
 pub const SCHEDULES_TABLE_ID: u64 = 6;
 /// The first id handed to user objects; ids below are system tables.
 pub const FIRST_USER_ID: u64 = 100;
