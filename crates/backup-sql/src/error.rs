@@ -82,4 +82,22 @@ pub enum SqlError {
     /// The statement parses but asks for something not supported yet.
     #[error("{0}")]
     Unsupported(String),
+    /// The user lacks a privilege (`user alice does not have SELECT privilege on relation t`).
+    #[error("{0}")]
+    Privilege(String),
+    /// A name does not resolve to an object.
+    #[error("{0}")]
+    NotFound(String),
+    /// A backup or restore would leave out an object another one needs.
+    #[error("{0}")]
+    Dependency(String),
+    /// An object the statement would create already exists.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// `SHOW BACKUP ... WITH check_files` found missing or corrupt files.
+    #[error("{0}")]
+    BackupFiles(String),
+    /// The job or the host failed (the message names no secret).
+    #[error("{0}")]
+    Exec(String),
 }

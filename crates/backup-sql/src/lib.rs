@@ -10,7 +10,7 @@
 //!   no URI credentials), [`Statement::bind`]: `$n` placeholders;
 //! - [`evaluate_as_of`]: `AS OF SYSTEM TIME` against the current time.
 //!
-//! Planning statements into jobs is not here yet.
+//! - [`exec`]: statements run as backup and restore jobs ([`BackupStatements`]).
 //!
 //! ```
 //! use backup_sql::{Statement, Targets, evaluate_as_of, parse_statement};
@@ -42,6 +42,7 @@ pub mod aost;
 pub mod ast;
 mod bind;
 mod error;
+pub mod exec;
 mod options;
 mod parse;
 pub mod redact;
@@ -54,6 +55,7 @@ pub use ast::{
     ShowBackupDetails, ShowBackupOptions, Statement, Subdir, TablePattern, Targets,
 };
 pub use error::{ParseError, SqlError};
+pub use exec::{BackupStatements, Column, Datum, Privilege, ResultSet, SqlContext};
 pub use options::{ON_EXECUTION_FAILURE, ON_PREVIOUS_RUNNING};
 pub use parse::{is_backup_statement, parse_statement, parse_statements};
 pub use redact::redact_uri;

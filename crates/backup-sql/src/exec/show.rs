@@ -1,0 +1,375 @@
+//! `SHOW BACKUPS`, `SHOW BACKUP [SCHEMAS | FILES | RANGES]` (with
+//! `check_files`), `SHOW JOBS` / `SHOW JOB`, and `PAUSE` / `RESUME` /
+//! `CANCEL JOB`.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use backup_exec::restore::{BackupChain, ChainLayer, read_backup};
+use backup_exec::{JobKind, JobRecord, JobStatus};
+use backup_format::datafile::verify_data_file;
+use backup_format::manifest::{BackupFile, SideFileReader};
+use backup_format::paths::{BACKUP_MANIFEST, INCREMENTALS_DIR};
+use backup_format::{PrettyKey, Timestamp};
+use backup_storage::{ExternalStorage, StorageUri};
+
+use super::plan::source;
+use super::resolve::Names;
+use super::{BackupStatements, Datum, ResultSet, SqlContext, flag, text};
+use crate::ast::{Expr, JobCommand, ShowBackup, ShowBackupDetails};
+use crate::error::SqlError;
+
+const SHOW_JOBS_COLUMNS: &[(&str, &str)] = &[
+    ("job_id", "INT8"),
+    ("job_type", "STRING"),
+    ("description", "STRING"),
+    ("user_name", "STRING"),
+    ("status", "STRING"),
+    ("created", "TIMESTAMPTZ"),
+    ("started", "TIMESTAMPTZ"),
+    ("finished", "TIMESTAMPTZ"),
+    ("fraction_completed", "FLOAT8"),
+    ("error", "STRING"),
+];
+
+const SHOW_BACKUP_COLUMNS: &[(&str, &str)] = &[
+    ("database_name", "STRING"),
+    ("parent_schema_name", "STRING"),
+    ("object_name", "STRING"),
+    ("object_type", "STRING"),
+    ("backup_type", "STRING"),
+    ("start_time", "TIMESTAMPTZ"),
+    ("end_time", "TIMESTAMPTZ"),
+    ("size_bytes", "INT8"),
+    ("rows", "INT8"),
+    ("is_full_cluster", "BOOL"),
+];
+
+const SHOW_FILES_COLUMNS: &[(&str, &str)] = &[
+    ("path", "STRING"),
+    ("backup_type", "STRING"),
+    ("start_pretty", "STRING"),
+    ("end_pretty", "STRING"),
+    ("size_bytes", "INT8"),
+    ("rows", "INT8"),
+];
+
+const SHOW_RANGES_COLUMNS: &[(&str, &str)] = &[
+    ("start_pretty", "STRING"),
+    ("end_pretty", "STRING"),
+    ("start_key", "BYTES"),
+    ("end_key", "BYTES"),
+];
+
+fn ts(t: Option<Timestamp>) -> Datum {
+    match t {
+        Some(t) if !t.is_zero() => Datum::Timestamp(t),
+        _ => Datum::Null,
+    }
+}
+
+fn backup_type(i: usize) -> Datum {
+    Datum::String(if i == 0 { "full" } else { "incremental" }.into())
+}
+
+/// The storage holding a layer's default-locality files.
+fn layer_storage(
+    chain_storage: &[Arc<dyn ExternalStorage>; 2],
+    l: &ChainLayer,
+) -> Arc<dyn ExternalStorage> {
+    if l.dir.starts_with(INCREMENTALS_DIR) {
+        chain_storage[1].clone()
+    } else {
+        chain_storage[0].clone()
+    }
+}
+
+impl BackupStatements {
+    pub(super) async fn show_backups(&self, collection: &Expr) -> Result<ResultSet, SqlError> {
+        let uri = text("collection URI", collection)?;
+        let storage = self.host.storage.open(&StorageUri::parse(&uri)?)?;
+        let listing = storage.list("", false).await?;
+        let mut rs = ResultSet::with_columns(&[("path", "STRING")]);
+        for obj in listing.objects {
+            let Some(dir) = obj.path.strip_suffix(&format!("/{BACKUP_MANIFEST}")) else {
+                continue;
+            };
+            if dir.starts_with(INCREMENTALS_DIR) || dir.starts_with("metadata") {
+                continue;
+            }
+            rs.rows.push(vec![Datum::String(format!("/{dir}"))]);
+        }
+        Ok(rs)
+    }
+
+    /// The data files of every layer, with the layer's index.
+    async fn files(
+        &self,
+        chain: &BackupChain,
+        storages: &[Arc<dyn ExternalStorage>; 2],
+    ) -> Result<Vec<(usize, BackupFile)>, SqlError> {
+        if chain.encrypted() {
+            return Err(SqlError::Unsupported(
+                "listing or checking the files of an encrypted backup is not supported yet".into(),
+            ));
+        }
+        let mut out = Vec::new();
+        for (i, l) in chain.layers.iter().enumerate() {
+            let storage = layer_storage(storages, l);
+            let path = format!("{}/{}", l.dir, l.manifest.files.name);
+            let raw = storage.get(&path).await?;
+            let reader = SideFileReader::<_, BackupFile>::open(
+                &path,
+                Cursor::new(raw.to_vec()),
+                &l.manifest.files,
+                None,
+            )
+            .map_err(|e| SqlError::Exec(e.to_string()))?;
+            for f in reader {
+                out.push((i, f.map_err(|e| SqlError::Exec(e.to_string()))?));
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn show_backup(&self, s: &ShowBackup) -> Result<ResultSet, SqlError> {
+        let o = &s.options;
+        let src = source(&s.subdir, &s.collection, &o.incremental_location)?;
+        let passphrase = o
+            .encryption_passphrase
+            .as_ref()
+            .map(|e| text("encryption_passphrase", e))
+            .transpose()?;
+        let chain = read_backup(self.host.storage.as_ref(), &src, passphrase.as_deref()).await?;
+        let collection = self
+            .host
+            .storage
+            .open(&StorageUri::parse(&src.collection)?)?;
+        let incrementals = match &src.incremental_location {
+            Some(u) => self.host.storage.open(&StorageUri::parse(u)?)?,
+            None => collection.clone(),
+        };
+        let storages = [collection, incrementals];
+        let need_files =
+            flag("check_files", &o.check_files)? || s.details == Some(ShowBackupDetails::Files);
+        let files =
+            if need_files || s.details.is_none() || s.details == Some(ShowBackupDetails::Schemas) {
+                if chain.encrypted() && !need_files {
+                    Vec::new()
+                } else {
+                    self.files(&chain, &storages).await?
+                }
+            } else {
+                Vec::new()
+            };
+        if flag("check_files", &o.check_files)? {
+            check_files(&chain, &storages, &files).await?;
+        }
+        match s.details {
+            Some(ShowBackupDetails::Files) => {
+                let mut rs = ResultSet::with_columns(SHOW_FILES_COLUMNS);
+                for (i, f) in &files {
+                    rs.rows.push(vec![
+                        Datum::String(format!("{}/{}", chain.layers[*i].dir, f.path)),
+                        backup_type(*i),
+                        Datum::String(PrettyKey(&f.span.start).to_string()),
+                        Datum::String(PrettyKey(&f.span.end).to_string()),
+                        Datum::Int(f.stored_bytes as i64),
+                        Datum::Int(f.row_count as i64),
+                    ]);
+                }
+                Ok(rs)
+            }
+            Some(ShowBackupDetails::Ranges) => {
+                let mut rs = ResultSet::with_columns(SHOW_RANGES_COLUMNS);
+                for l in &chain.layers {
+                    for sp in &l.manifest.spans {
+                        rs.rows.push(vec![
+                            Datum::String(PrettyKey(&sp.start).to_string()),
+                            Datum::String(PrettyKey(&sp.end).to_string()),
+                            Datum::Bytes(sp.start.clone()),
+                            Datum::Bytes(sp.end.clone()),
+                        ]);
+                    }
+                }
+                Ok(rs)
+            }
+            Some(ShowBackupDetails::Schemas) | None => self.objects(&chain, &files).await,
+        }
+    }
+
+    /// One row per object per layer.
+    async fn objects(
+        &self,
+        chain: &BackupChain,
+        files: &[(usize, BackupFile)],
+    ) -> Result<ResultSet, SqlError> {
+        let mut rs = ResultSet::with_columns(SHOW_BACKUP_COLUMNS);
+        for (i, l) in chain.layers.iter().enumerate() {
+            let m = &l.manifest;
+            let descs = chain.descriptors(Some(m.end_time)).await?;
+            let names = Names::new(&descs);
+            for d in &descs {
+                let (db, schema) = names.parents(d);
+                let (mut size, mut rows) = (None, None);
+                if !d.spans.is_empty() {
+                    let (mut sz, mut rw) = (0i64, 0i64);
+                    for (_, f) in files.iter().filter(|(fi, _)| *fi == i) {
+                        if d.spans.iter().any(|sp| sp.contains(&f.span)) {
+                            sz += f.raw_bytes as i64;
+                            rw += f.row_count as i64;
+                        }
+                    }
+                    size = Some(sz);
+                    rows = Some(rw);
+                }
+                let opt = |v: Option<i64>| v.map_or(Datum::Null, Datum::Int);
+                rs.rows.push(vec![
+                    if db.is_empty() {
+                        Datum::Null
+                    } else {
+                        Datum::String(db)
+                    },
+                    if schema.is_empty() {
+                        Datum::Null
+                    } else {
+                        Datum::String(schema)
+                    },
+                    Datum::String(d.name.clone()),
+                    Datum::String(d.kind.as_str().into()),
+                    backup_type(i),
+                    ts(Some(m.start_time)),
+                    ts(Some(m.end_time)),
+                    opt(size),
+                    opt(rows),
+                    Datum::Bool(m.full_cluster),
+                ]);
+            }
+        }
+        Ok(rs)
+    }
+
+    pub(super) fn show_jobs(
+        &self,
+        ctx: &dyn SqlContext,
+        only: Option<u64>,
+    ) -> Result<ResultSet, SqlError> {
+        let mut rs = ResultSet::with_columns(SHOW_JOBS_COLUMNS);
+        let records: Vec<JobRecord> =
+            match only {
+                Some(id) => vec![self.host.jobs.get(id)?.ok_or_else(|| {
+                    SqlError::NotFound(format!("job with ID {id} does not exist"))
+                })?],
+                None => self.host.jobs.list()?,
+            };
+        for r in records {
+            if !ctx.is_admin() && r.user != ctx.user() {
+                if only.is_some() {
+                    return Err(SqlError::NotFound(format!(
+                        "job with ID {} does not exist",
+                        r.id
+                    )));
+                }
+                continue;
+            }
+            rs.rows.push(vec![
+                Datum::Int(r.id as i64),
+                Datum::String(r.kind.as_str().into()),
+                Datum::String(r.description.clone()),
+                Datum::String(r.user.clone()),
+                Datum::String(r.status.as_str().into()),
+                ts(Some(r.created)),
+                ts(r.started),
+                ts(r.finished),
+                Datum::Float(r.fraction_completed),
+                r.error.clone().map_or(Datum::Null, Datum::String),
+            ]);
+        }
+        Ok(rs)
+    }
+
+    pub(super) async fn control_job(
+        &self,
+        ctx: &dyn SqlContext,
+        command: JobCommand,
+        id: u64,
+    ) -> Result<ResultSet, SqlError> {
+        let record = self
+            .host
+            .jobs
+            .get(id)?
+            .ok_or_else(|| SqlError::NotFound(format!("job with ID {id} does not exist")))?;
+        if !ctx.is_admin() && record.user != ctx.user() {
+            return Err(SqlError::Privilege(format!(
+                "user {} does not have privileges for job {id}",
+                ctx.user()
+            )));
+        }
+        if record.kind != JobKind::Backup {
+            return Err(SqlError::Unsupported(format!(
+                "job {id} is a {}: only backup jobs can be paused, resumed or canceled yet",
+                record.kind.as_str()
+            )));
+        }
+        match command {
+            JobCommand::Pause => self.backups.pause(id)?,
+            JobCommand::Cancel => self.backups.cancel(id)?,
+            JobCommand::Resume => {
+                if record.status != JobStatus::Paused {
+                    return Err(SqlError::Exec(format!(
+                        "job {id} is {}: only a paused job can be resumed",
+                        record.status.as_str()
+                    )));
+                }
+                let jobs = self.backups.clone();
+                // The job runs on in the background, as in CockroachDB.
+                tokio::spawn(async move { jobs.resume(id).await });
+                // Wait (briefly) for it to be recorded as running.
+                for _ in 0..200 {
+                    let s = self.host.jobs.get(id)?.map(|r| r.status);
+                    if s != Some(JobStatus::Paused) {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            }
+        }
+        Ok(ResultSet::default())
+    }
+}
+
+/// Reads and verifies every data file of the chain; errors listing the
+/// missing and corrupt ones by path.
+async fn check_files(
+    chain: &BackupChain,
+    storages: &[Arc<dyn ExternalStorage>; 2],
+    files: &[(usize, BackupFile)],
+) -> Result<(), SqlError> {
+    let mut problems = Vec::new();
+    for (i, f) in files {
+        let l = &chain.layers[*i];
+        let path = format!("{}/{}", l.dir, f.path);
+        if !f.locality.is_empty() {
+            continue;
+        }
+        let storage = layer_storage(storages, l);
+        match storage.get(&path).await {
+            Err(e) if e.is_not_found() => problems.push(format!("{path} (missing)")),
+            Err(e) => problems.push(format!("{path} (unreadable: {e})")),
+            Ok(bytes) => {
+                if let Err(e) = verify_data_file(&path, &bytes, None) {
+                    problems.push(format!("{path} (corrupt: {e})"));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(SqlError::BackupFiles(format!(
+        "backup {} has {} missing or corrupt file(s): {}",
+        chain.full_subdir,
+        problems.len(),
+        problems.join(", ")
+    )))
+}
