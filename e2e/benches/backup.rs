@@ -212,6 +212,9 @@ fn bench(c: &mut Criterion) {
         .map(|v| v.trim().parse().unwrap())
         .collect();
     let rt = tokio::runtime::Runtime::new().unwrap();
+    // How many ranges (64 MiB each by default) the table spans bounds how
+    // many export workers are busy at once: at most that many, at most
+    // `per_node_concurrency` per node.
     let settings = BackupSettings {
         kdf_iterations: 1_000,
         ..BackupSettings::default()
@@ -225,6 +228,9 @@ fn bench(c: &mut Criterion) {
         let loaded = status_kib("VmRSS:") as f64 / 1024.0;
         warm(&fx);
         let warmed = status_kib("VmRSS:") as f64 / 1024.0;
+        let ranges = KvSource::ranges(&fx.cluster, &[embedded_cluster::keys::table_span(USERS)])
+            .unwrap()
+            .len();
         let b = backup(
             &fx,
             &rt,
@@ -236,7 +242,7 @@ fn bench(c: &mut Criterion) {
         let a = backup(&fx, &rt, "nodelocal://1/bench-alt", mib as f64, alt.clone());
         let p = pipeline(rows);
         println!(
-            "--- table of {mib} MiB (RSS after loading {loaded:.0} MiB, after the warm scan {warmed:.0} MiB, after the backup {after:.0} MiB)"
+            "--- table of {mib} MiB in {ranges} ranges (RSS after loading {loaded:.0} MiB, after the warm scan {warmed:.0} MiB, after the backup {after:.0} MiB)"
         );
         let bp = b.report("backup (cluster -> local disk)");
         a.report(&format!("backup with {alt_name}"));

@@ -1,9 +1,9 @@
 //! One worker's data-file sink: entries in MVCC order in, data files
 //! streamed to storage (create-only) out, split at the file-size setting.
 //!
-//! Memory is one block plus one export chunk: each block the format writer
-//! emits goes into a small buffer that is drained into the storage's
-//! streamed writer after every chunk.
+//! Memory is one export chunk plus about a MiB of encoded output: each
+//! block the format writer emits goes into a small buffer that is drained
+//! into the storage's streamed writer after every MiB of raw entries.
 //!
 //! Compression and encryption are CPU work: each chunk is encoded on a
 //! blocking thread (`spawn_blocking`), never on the async workers, so the
@@ -31,6 +31,11 @@ use bytes::Bytes;
 
 use crate::error::ExecError;
 use crate::host::NodeId;
+
+/// Raw bytes encoded between two drains of the encoded output: the sink's
+/// output buffer holds about this much (compressed) instead of a whole
+/// export chunk's worth.
+const DRAIN_BYTES: usize = 1 << 20;
 
 /// What a sink reports: spans now safely stored, with the file holding them.
 #[derive(Debug)]
@@ -78,17 +83,24 @@ struct Encoding {
 
 impl Encoding {
     /// Encodes `entries[from..]` until the file should roll (at a new key,
-    /// once the file is big enough or the kind of key changes); returns where
-    /// it stopped.
+    /// once the file is big enough or the kind of key changes) or, between
+    /// entries, once `budget` raw bytes were encoded (so the encoded output
+    /// is drained in pieces of about that size, whatever the chunk size);
+    /// returns where it stopped and whether the file should roll there.
     fn encode(
         &mut self,
         entries: &[MvccEntry],
         from: usize,
         target_size: u64,
         index_spans: &SpanSet,
-    ) -> Result<usize, ExecError> {
+        budget: usize,
+    ) -> Result<(usize, bool), ExecError> {
         let mut i = from;
+        let mut encoded = 0usize;
         while let Some(e) = entries.get(i) {
+            if encoded >= budget {
+                return Ok((i, false));
+            }
             let new_key = e.key != self.last_key;
             // Roll at a new key when the file is big enough, when rows give
             // way to index entries (or back), or when the key goes backwards
@@ -99,16 +111,17 @@ impl Encoding {
                     || index_spans.contains_key(&e.key) != self.index
                     || e.key < self.last_key)
             {
-                break;
+                return Ok((i, true));
             }
             self.writer.add(e)?;
+            encoded += e.size();
             if new_key {
                 self.last_key.clear();
                 self.last_key.extend_from_slice(&e.key);
             }
             i += 1;
         }
-        Ok(i)
+        Ok((i, false))
     }
 }
 
@@ -194,14 +207,14 @@ impl Sink {
             let spans = self.target.index_spans.clone();
             let size = self.target.options.target_file_size;
             let (encoding, back, stop) = tokio::task::spawn_blocking(move || {
-                let r = encoding.encode(&entries, pos, size, &spans);
+                let r = encoding.encode(&entries, pos, size, &spans, DRAIN_BYTES);
                 (encoding, entries, r)
             })
             .await
             .map_err(lost)?;
             self.encoding = Some(encoding);
             entries = back;
-            let stop = stop?;
+            let (stop, roll) = stop?;
             if stop > pos
                 && let Some((_, has)) = &mut self.piece
             {
@@ -209,6 +222,9 @@ impl Sink {
             }
             self.drain().await?;
             pos = stop;
+            if !roll {
+                continue;
+            }
             if let Some(e) = entries.get(pos) {
                 // Roll: cut the piece at this key; everything before it is in the file.
                 let key = e.key.clone();
