@@ -620,3 +620,16 @@ fn pause_resume_and_cancel_job() {
     let err = fx.run(&root(), &format!("CANCEL JOB {id}")).unwrap_err();
     assert!(err.to_string().contains("canceled"), "{err}");
 }
+
+#[test]
+fn errors_name_no_secret_of_the_statement() {
+    let fx = fixture();
+    for sql in [
+        "RESTORE DATABASE bank FROM LATEST IN 'nodelocal://1/nothing?AWS_ACCESS_KEY_ID=keyid&AWS_SECRET_ACCESS_KEY=hush'",
+        "SHOW BACKUP FROM LATEST IN 'nodelocal://1/nothing-here' WITH encryption_passphrase = 'hush'",
+        "RESTORE DATABASE bank FROM 'no/such' IN 'nodelocal://1/backups' WITH encryption_passphrase = 'hush'",
+    ] {
+        let err = fx.run(&root(), sql).unwrap_err().to_string();
+        assert!(!err.contains("hush"), "{sql}: {err}");
+    }
+}

@@ -13,6 +13,7 @@
 
 mod plan;
 mod resolve;
+mod scrub;
 mod show;
 
 use std::sync::Arc;
@@ -199,9 +200,15 @@ impl BackupStatements {
     ) -> Result<ResultSet, SqlError> {
         let stmt = stmt.bind(params)?;
         stmt.check_supported()?;
-        match &stmt {
-            Statement::Backup(b) => self.backup(ctx, &stmt, b).await,
-            Statement::Restore(r) => self.restore(ctx, &stmt, r).await,
+        self.run(ctx, &stmt)
+            .await
+            .map_err(|e| scrub::scrub(e, &stmt))
+    }
+
+    async fn run(&self, ctx: &dyn SqlContext, stmt: &Statement) -> Result<ResultSet, SqlError> {
+        match stmt {
+            Statement::Backup(b) => self.backup(ctx, stmt, b).await,
+            Statement::Restore(r) => self.restore(ctx, stmt, r).await,
             Statement::ShowBackups { collection } => self.show_backups(collection).await,
             Statement::ShowBackup(s) => self.show_backup(s).await,
             Statement::ShowJobs => self.show_jobs(ctx, None),

@@ -2,15 +2,16 @@
 //! `check_files`), `SHOW JOBS` / `SHOW JOB`, and `PAUSE` / `RESUME` /
 //! `CANCEL JOB`.
 
+use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::sync::Arc;
 
 use backup_exec::restore::{BackupChain, ChainLayer, read_backup};
 use backup_exec::{JobKind, JobRecord, JobStatus};
-use backup_format::datafile::verify_data_file;
+use backup_format::datafile::{DataFileReader, verify_data_file};
 use backup_format::manifest::{BackupFile, SideFileReader};
 use backup_format::paths::{BACKUP_MANIFEST, INCREMENTALS_DIR};
-use backup_format::{PrettyKey, Timestamp};
+use backup_format::{Descriptor, DescriptorId, PrettyKey, Span, Timestamp};
 use backup_storage::{ExternalStorage, StorageUri};
 
 use super::plan::source;
@@ -194,7 +195,9 @@ impl BackupStatements {
                 }
                 Ok(rs)
             }
-            Some(ShowBackupDetails::Schemas) | None => self.objects(&chain, &files).await,
+            Some(ShowBackupDetails::Schemas) | None => {
+                self.objects(&chain, &storages, &files).await
+            }
         }
     }
 
@@ -202,6 +205,7 @@ impl BackupStatements {
     async fn objects(
         &self,
         chain: &BackupChain,
+        storages: &[Arc<dyn ExternalStorage>; 2],
         files: &[(usize, BackupFile)],
     ) -> Result<ResultSet, SqlError> {
         let mut rs = ResultSet::with_columns(SHOW_BACKUP_COLUMNS);
@@ -209,20 +213,19 @@ impl BackupStatements {
             let m = &l.manifest;
             let descs = chain.descriptors(Some(m.end_time)).await?;
             let names = Names::new(&descs);
+            let layer_files: Vec<&BackupFile> = files
+                .iter()
+                .filter(|(fi, _)| *fi == i)
+                .map(|(_, f)| f)
+                .collect();
+            let stats = table_stats(l, storages, &descs, &layer_files).await?;
             for d in &descs {
                 let (db, schema) = names.parents(d);
-                let (mut size, mut rows) = (None, None);
-                if !d.spans.is_empty() {
-                    let (mut sz, mut rw) = (0i64, 0i64);
-                    for (_, f) in files.iter().filter(|(fi, _)| *fi == i) {
-                        if d.spans.iter().any(|sp| sp.contains(&f.span)) {
-                            sz += f.raw_bytes as i64;
-                            rw += f.row_count as i64;
-                        }
-                    }
-                    size = Some(sz);
-                    rows = Some(rw);
-                }
+                let (size, rows) = match stats.get(&d.id) {
+                    Some((size, rows)) => (Some(*size), Some(*rows)),
+                    None if d.spans.is_empty() => (None, None),
+                    None => (Some(0), Some(0)),
+                };
                 let opt = |v: Option<i64>| v.map_or(Datum::Null, Datum::Int);
                 rs.rows.push(vec![
                     if db.is_empty() {
@@ -336,6 +339,62 @@ impl BackupStatements {
         }
         Ok(ResultSet::default())
     }
+}
+
+/// Bytes and rows of each table in one layer: from the manifest's file
+/// records when a file holds one table's keys, else by scanning the file's
+/// part in each table's spans.
+async fn table_stats(
+    layer: &ChainLayer,
+    storages: &[Arc<dyn ExternalStorage>; 2],
+    descs: &[Descriptor],
+    files: &[&BackupFile],
+) -> Result<BTreeMap<DescriptorId, (i64, i64)>, SqlError> {
+    let mut stats: BTreeMap<DescriptorId, (i64, i64)> = BTreeMap::new();
+    for f in files {
+        let overlapping: Vec<(&Descriptor, &Span)> = descs
+            .iter()
+            .flat_map(|d| d.spans.iter().map(move |sp| (d, sp)))
+            .filter(|(_, sp)| sp.intersect(&f.span).is_some())
+            .collect();
+        if let [(d, sp)] = overlapping.as_slice()
+            && sp.contains(&f.span)
+        {
+            let e = stats.entry(d.id).or_default();
+            e.0 += f.raw_bytes as i64;
+            e.1 += f.row_count as i64;
+            continue;
+        }
+        if overlapping.is_empty() || !f.locality.is_empty() {
+            continue;
+        }
+        let path = format!("{}/{}", layer.dir, f.path);
+        let bytes = layer_storage(storages, layer).get(&path).await?;
+        let fetch = |r: std::ops::Range<u64>| -> std::io::Result<Vec<u8>> {
+            bytes
+                .get(r.start as usize..r.end as usize)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| std::io::Error::other("range past the end"))
+        };
+        let mut reader = DataFileReader::open(&path, bytes.len() as u64, fetch, None)
+            .map_err(|e| SqlError::Exec(e.to_string()))?;
+        for (d, sp) in overlapping {
+            let e = stats.entry(d.id).or_default();
+            let mut last: Option<Vec<u8>> = None;
+            reader
+                .scan(sp)
+                .for_each_ref(|x| {
+                    e.0 += (x.key.len() + x.value.map_or(0, <[u8]>::len) + Timestamp::ENCODED_LEN)
+                        as i64;
+                    if last.as_deref() != Some(x.key) {
+                        e.1 += 1;
+                        last = Some(x.key.to_vec());
+                    }
+                })
+                .map_err(|e| SqlError::Exec(e.to_string()))?;
+        }
+    }
+    Ok(stats)
 }
 
 /// Reads and verifies every data file of the chain; errors listing the
