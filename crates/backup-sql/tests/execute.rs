@@ -72,7 +72,8 @@ fn desc(
 
 /// bank (50): accounts 51, customers 52, orders 53 (FK to customers),
 /// schema x (54) with table y 55; database x (60) with table t 61;
-/// empty database restored (70).
+/// empty database restored (70); sequence invoice_seq 56, table invoices 57
+/// (uses the sequence and type status 59), view v 58 (on accounts).
 fn schema() -> Vec<Descriptor> {
     use DescriptorKind::*;
     vec![
@@ -92,6 +93,17 @@ fn schema() -> Vec<Descriptor> {
         desc(60, Database, "x", 0, 0, &[]),
         desc(61, Table, "t", 60, 0, &[]),
         desc(70, Database, "restored", 0, 0, &[]),
+        desc(56, Sequence, "invoice_seq", 50, 0, &[]),
+        desc(
+            57,
+            Table,
+            "invoices",
+            50,
+            0,
+            &[(56, DependencyKind::Sequence), (59, DependencyKind::Type)],
+        ),
+        desc(58, View, "v", 50, 0, &[(51, DependencyKind::ViewSource)]),
+        desc(59, Type, "status", 50, 0, &[]),
     ]
 }
 
@@ -522,6 +534,11 @@ fn each_missing_privilege_is_an_error_naming_the_object_and_privilege() {
             "BACKUP TABLE x.y INTO 'nodelocal://1/c'",
             "user alice does not have USAGE privilege on schema x",
         ),
+        (
+            alice(&[(59, Privilege::Usage)]),
+            "BACKUP TABLE invoices, invoice_seq INTO 'nodelocal://1/c'",
+            "user alice does not have USAGE privilege on type status",
+        ),
     ];
     for (ctx, sql, want) in cases {
         let err = fx.run(&ctx, sql).unwrap_err();
@@ -547,6 +564,34 @@ fn a_foreign_key_target_missing_from_the_backup_is_an_error_naming_both() {
         "table \"bank.public.orders\" references table \"customers\" via foreign key which is not in the backup"
     );
     fx.ok(&format!("BACKUP TABLE orders, customers INTO '{URI}'"));
+    let err = fx
+        .run(&root(), &format!("BACKUP TABLE invoices INTO '{URI}'"))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "table \"bank.public.invoices\" references sequence \"invoice_seq\" via sequence which is not in the backup"
+    );
+    let err = fx
+        .run(&root(), &format!("BACKUP TABLE v INTO '{URI}'"))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "view \"bank.public.v\" references relation \"accounts\" as a view source which is not in the backup"
+    );
+    // The type comes along on its own; the sequence and the view's source
+    // named with them make the backups whole.
+    fx.ok(&format!("BACKUP TABLE invoices, invoice_seq INTO '{URI}'"));
+    let show = fx.ok(&format!("SHOW BACKUP FROM LATEST IN '{URI}'"));
+    let types: Vec<_> = show
+        .rows
+        .iter()
+        .map(|r| (r[2].clone(), r[3].clone()))
+        .collect();
+    assert!(
+        types.contains(&(Datum::String("status".into()), Datum::String("type".into()))),
+        "{types:?}"
+    );
+    fx.ok(&format!("BACKUP TABLE v, accounts INTO '{URI}'"));
 }
 
 #[test]
