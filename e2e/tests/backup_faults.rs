@@ -197,28 +197,86 @@ async fn storage_faults_complete_or_pause_then_complete_on_resume() {
     check_backup(&fx, end).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn paused_at_a_random_point_then_resumed_holds_the_same_entries() {
-    let (_dir, fx) = fixture(2000);
-    let end = fx.cluster.now().unwrap();
-    let slow = FaultConfig {
-        latency: Duration::from_millis(2),
-        ..FaultConfig::default()
-    };
-    let host = fx.host_with(
-        Arc::new(fx.cluster.clone()),
-        Arc::new(Faulty::new(fx.storage.clone(), slow)),
-    );
-    let jobs = common::jobs(host);
-    let mut spec = fx.spec(URI, end, LayerChoice::NewFull);
-    spec.detached = true;
-    let id = jobs.backup(spec).await.unwrap().job_id;
+/// Holds every export from call `from` on until released, so a test can act
+/// on a job that is provably mid-run (no timing guesses).
+#[derive(Clone)]
+struct Gate(
+    Arc<(std::sync::Mutex<(bool, bool)>, std::sync::Condvar)>,
+    usize,
+);
+
+impl Gate {
+    /// A closed gate that starts holding exports at call `from`.
+    fn new(from: usize) -> Gate {
+        Gate(
+            Arc::new((
+                std::sync::Mutex::new((false, false)),
+                std::sync::Condvar::new(),
+            )),
+            from,
+        )
+    }
+
+    /// The hook for [`RecordingKv`]: blocks while the gate is closed.
+    fn hook(&self) -> e2e::BeforeExport {
+        let gate = self.clone();
+        Box::new(move |calls| {
+            if calls < gate.1 {
+                return;
+            }
+            let (lock, cvar) = &*gate.0;
+            let mut state = lock.lock().unwrap();
+            state.0 = true; // reached
+            while !state.1 {
+                state = cvar.wait(state).unwrap();
+            }
+        })
+    }
+
+    /// Waits (bounded) until an export is held at the gate.
+    async fn reached(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !self.0.0.lock().unwrap().0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no export reached the gate"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Opens the gate for good.
+    fn release(&self) {
+        let (lock, cvar) = &*self.0;
+        lock.lock().unwrap().1 = true;
+        cvar.notify_all();
+    }
+}
+
+/// A pseudo-random export call number in `1..=max`.
+fn random_call(max: usize) -> usize {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    tokio::time::sleep(Duration::from_millis(20 + u64::from(nanos % 80))).await;
+    1 + nanos as usize % max
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_at_a_random_point_then_resumed_holds_the_same_entries() {
+    let (_dir, fx) = fixture(2000);
+    let end = fx.cluster.now().unwrap();
+    let gate = Gate::new(random_call(6));
+    let kv = Arc::new(RecordingKv::new(fx.cluster.clone(), Some(gate.hook())));
+    let host = fx.host_with(kv, fx.storage.clone());
+    let jobs = common::jobs(host);
+    let mut spec = fx.spec(URI, end, LayerChoice::NewFull);
+    spec.detached = true;
+    let id = jobs.backup(spec).await.unwrap().job_id;
+    // The job cannot finish while an export is held, so the pause lands mid-job.
+    gate.reached().await;
     jobs.pause(id).unwrap();
+    gate.release();
     match jobs.wait(id).await {
         Err(ExecError::Paused(_)) => {
             assert_eq!(jobs.job(id).unwrap().status, JobStatus::Paused);
@@ -236,14 +294,9 @@ async fn paused_at_a_random_point_then_resumed_holds_the_same_entries() {
 fn a_dropped_runtime_is_resumed_by_a_new_registry() {
     let (_dir, fx) = fixture(2000);
     let end = fx.cluster.now().unwrap();
-    let slow = FaultConfig {
-        latency: Duration::from_millis(2),
-        ..FaultConfig::default()
-    };
-    let host: Host = fx.host_with(
-        Arc::new(fx.cluster.clone()),
-        Arc::new(Faulty::new(fx.storage.clone(), slow)),
-    );
+    let gate = Gate::new(random_call(6));
+    let kv = Arc::new(RecordingKv::new(fx.cluster.clone(), Some(gate.hook())));
+    let host: Host = fx.host_with(kv, fx.storage.clone());
     let spec = fx.spec(URI, end, LayerChoice::NewFull);
     {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -256,9 +309,16 @@ fn a_dropped_runtime_is_resumed_by_a_new_registry() {
         detached.detached = true;
         rt.block_on(async {
             jobs.backup(detached).await.unwrap();
-            tokio::time::sleep(Duration::from_millis(60)).await;
+            // An export is held: the job is provably mid-run when the runtime goes.
+            gate.reached().await;
+        });
+        let opener = gate.clone();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            opener.release();
         });
         rt.shutdown_timeout(Duration::from_secs(5));
+        release.join().unwrap();
     }
     let record = host.jobs.list().unwrap().remove(0);
     assert_eq!(record.status, JobStatus::Running, "killed mid-run");
