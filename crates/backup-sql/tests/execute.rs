@@ -678,3 +678,29 @@ fn errors_name_no_secret_of_the_statement() {
         assert!(!err.contains("hush"), "{sql}: {err}");
     }
 }
+
+#[test]
+fn show_backup_of_an_encrypted_backup_reads_its_files_with_the_passphrase() {
+    let fx = fixture();
+    let uri = "nodelocal://1/secret";
+    fx.ok(&format!(
+        "BACKUP TABLE accounts INTO '{uri}' WITH encryption_passphrase = 'pw'"
+    ));
+    let show = format!("SHOW BACKUP FROM LATEST IN '{uri}' WITH encryption_passphrase = 'pw'");
+    let rs = fx.ok(&show);
+    let accounts = rs
+        .rows
+        .iter()
+        .find(|r| r[2] == Datum::String("accounts".into()))
+        .unwrap();
+    assert_eq!(int(&accounts[8]), 40);
+    fx.ok(&format!("{show}, check_files"));
+    let files = fx.ok(&format!(
+        "SHOW BACKUP FILES FROM LATEST IN '{uri}' WITH encryption_passphrase = 'pw'"
+    ));
+    assert_eq!(files.rows.iter().map(|r| int(&r[5])).sum::<i64>(), 40);
+    let err = fx
+        .run(&root(), &format!("SHOW BACKUP FROM LATEST IN '{uri}'"))
+        .unwrap_err();
+    assert!(err.to_string().contains("encrypted"), "{err}");
+}

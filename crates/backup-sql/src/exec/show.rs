@@ -10,8 +10,9 @@ use backup_exec::restore::{BackupChain, ChainLayer, read_backup};
 use backup_exec::{JobKind, JobRecord, JobStatus};
 use backup_format::datafile::{DataFileReader, verify_data_file};
 use backup_format::manifest::{BackupFile, SideFileReader};
-use backup_format::paths::{BACKUP_MANIFEST, INCREMENTALS_DIR};
+use backup_format::paths::{BACKUP_MANIFEST, ENCRYPTION_INFO, INCREMENTALS_DIR};
 use backup_format::{Descriptor, DescriptorId, PrettyKey, Span, Timestamp};
+use backup_format::{EncryptionInfo, EncryptionKey};
 use backup_storage::{ExternalStorage, StorageUri};
 
 use super::plan::source;
@@ -73,11 +74,16 @@ fn backup_type(i: usize) -> Datum {
     Datum::String(if i == 0 { "full" } else { "incremental" }.into())
 }
 
+/// How to read a chain's files: its collection and incremental storages,
+/// and the key of an encrypted chain.
+struct Access {
+    storages: [Arc<dyn ExternalStorage>; 2],
+    key: Option<EncryptionKey>,
+}
+
 /// The storage holding a layer's default-locality files.
-fn layer_storage(
-    chain_storage: &[Arc<dyn ExternalStorage>; 2],
-    l: &ChainLayer,
-) -> Arc<dyn ExternalStorage> {
+fn layer_storage(access: &Access, l: &ChainLayer) -> Arc<dyn ExternalStorage> {
+    let chain_storage = &access.storages;
     if l.dir.starts_with(INCREMENTALS_DIR) {
         chain_storage[1].clone()
     } else {
@@ -107,13 +113,8 @@ impl BackupStatements {
     async fn files(
         &self,
         chain: &BackupChain,
-        storages: &[Arc<dyn ExternalStorage>; 2],
+        storages: &Access,
     ) -> Result<Vec<(usize, BackupFile)>, SqlError> {
-        if chain.encrypted() {
-            return Err(SqlError::Unsupported(
-                "listing or checking the files of an encrypted backup is not supported yet".into(),
-            ));
-        }
         let mut out = Vec::new();
         for (i, l) in chain.layers.iter().enumerate() {
             let storage = layer_storage(storages, l);
@@ -123,7 +124,7 @@ impl BackupStatements {
                 &path,
                 Cursor::new(raw.to_vec()),
                 &l.manifest.files,
-                None,
+                storages.key.as_ref(),
             )
             .map_err(|e| SqlError::Exec(e.to_string()))?;
             for f in reader {
@@ -150,16 +151,29 @@ impl BackupStatements {
             Some(u) => self.host.storage.open(&StorageUri::parse(u)?)?,
             None => collection.clone(),
         };
-        let storages = [collection, incrementals];
+        let key = match chain.encrypted() {
+            false => None,
+            true => {
+                let path = format!("{}/{ENCRYPTION_INFO}", chain.full_subdir);
+                let bytes = collection.get(&path).await?;
+                let info = EncryptionInfo::decode(&path, &bytes)
+                    .map_err(|e| SqlError::Exec(e.to_string()))?;
+                let pass = passphrase.as_deref().unwrap_or_default();
+                Some(
+                    info.derive_key(&path, pass.as_bytes())
+                        .map_err(|e| SqlError::Exec(e.to_string()))?,
+                )
+            }
+        };
+        let storages = Access {
+            storages: [collection, incrementals],
+            key,
+        };
         let need_files =
             flag("check_files", &o.check_files)? || s.details == Some(ShowBackupDetails::Files);
         let files =
             if need_files || s.details.is_none() || s.details == Some(ShowBackupDetails::Schemas) {
-                if chain.encrypted() && !need_files {
-                    Vec::new()
-                } else {
-                    self.files(&chain, &storages).await?
-                }
+                self.files(&chain, &storages).await?
             } else {
                 Vec::new()
             };
@@ -205,7 +219,7 @@ impl BackupStatements {
     async fn objects(
         &self,
         chain: &BackupChain,
-        storages: &[Arc<dyn ExternalStorage>; 2],
+        storages: &Access,
         files: &[(usize, BackupFile)],
     ) -> Result<ResultSet, SqlError> {
         let mut rs = ResultSet::with_columns(SHOW_BACKUP_COLUMNS);
@@ -346,7 +360,7 @@ impl BackupStatements {
 /// part in each table's spans.
 async fn table_stats(
     layer: &ChainLayer,
-    storages: &[Arc<dyn ExternalStorage>; 2],
+    storages: &Access,
     descs: &[Descriptor],
     files: &[&BackupFile],
 ) -> Result<BTreeMap<DescriptorId, (i64, i64)>, SqlError> {
@@ -376,8 +390,9 @@ async fn table_stats(
                 .map(<[u8]>::to_vec)
                 .ok_or_else(|| std::io::Error::other("range past the end"))
         };
-        let mut reader = DataFileReader::open(&path, bytes.len() as u64, fetch, None)
-            .map_err(|e| SqlError::Exec(e.to_string()))?;
+        let mut reader =
+            DataFileReader::open(&path, bytes.len() as u64, fetch, storages.key.as_ref())
+                .map_err(|e| SqlError::Exec(e.to_string()))?;
         for (d, sp) in overlapping {
             let e = stats.entry(d.id).or_default();
             let mut last: Option<Vec<u8>> = None;
@@ -401,7 +416,7 @@ async fn table_stats(
 /// missing and corrupt ones by path.
 async fn check_files(
     chain: &BackupChain,
-    storages: &[Arc<dyn ExternalStorage>; 2],
+    storages: &Access,
     files: &[(usize, BackupFile)],
 ) -> Result<(), SqlError> {
     let mut problems = Vec::new();
@@ -416,7 +431,7 @@ async fn check_files(
             Err(e) if e.is_not_found() => problems.push(format!("{path} (missing)")),
             Err(e) => problems.push(format!("{path} (unreadable: {e})")),
             Ok(bytes) => {
-                if let Err(e) = verify_data_file(&path, &bytes, None) {
+                if let Err(e) = verify_data_file(&path, &bytes, storages.key.as_ref()) {
                     problems.push(format!("{path} (corrupt: {e})"));
                 }
             }
