@@ -704,3 +704,34 @@ fn show_backup_of_an_encrypted_backup_reads_its_files_with_the_passphrase() {
         .unwrap_err();
     assert!(err.to_string().contains("encrypted"), "{err}");
 }
+
+#[test]
+fn check_files_reads_the_files_of_a_locality_aware_backup_in_their_localities() {
+    let fx = fixture();
+    let uris = "('nodelocal://1/loc?COCKROACH_LOCALITY=default', \
+                'nodelocal://1/loc-r2?COCKROACH_LOCALITY=region%3Dr2')";
+    fx.ok(&format!("BACKUP DATABASE bank INTO {uris}"));
+    let files = fx.ok(&format!(
+        "SHOW BACKUP FILES FROM LATEST IN {uris} WITH check_files"
+    ));
+    assert_eq!(files.rows.iter().map(|r| int(&r[5])).sum::<i64>(), 4 * 40);
+    let rs = fx.ok(&format!("SHOW BACKUP FROM LATEST IN {uris}"));
+    let accounts = rs
+        .rows
+        .iter()
+        .find(|r| r[2] == Datum::String("accounts".into()))
+        .unwrap();
+    assert_eq!(int(&accounts[8]), 40);
+    // Without the locality URI, its files cannot be checked.
+    let r2 = std::fs::read_dir(fx.dir.path().join("loc-r2"))
+        .unwrap()
+        .count();
+    assert!(r2 > 0, "node 2's files went to its locality");
+    let err = fx
+        .run(
+            &root(),
+            "SHOW BACKUP FROM LATEST IN 'nodelocal://1/loc' WITH check_files",
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("locality region=r2"), "{err}");
+}

@@ -79,6 +79,25 @@ fn backup_type(i: usize) -> Datum {
 struct Access {
     storages: [Arc<dyn ExternalStorage>; 2],
     key: Option<EncryptionKey>,
+    /// `key=value` locality -> the storage of its URI.
+    by_locality: Vec<(String, Arc<dyn ExternalStorage>)>,
+}
+
+/// The storage holding `file` of layer `l`, or `None` for a locality whose
+/// URI the statement did not give.
+fn file_storage(
+    access: &Access,
+    l: &ChainLayer,
+    file: &BackupFile,
+) -> Option<Arc<dyn ExternalStorage>> {
+    if file.locality.is_empty() {
+        return Some(layer_storage(access, l));
+    }
+    access
+        .by_locality
+        .iter()
+        .find(|(loc, _)| *loc == file.locality)
+        .map(|(_, s)| s.clone())
 }
 
 /// The storage holding a layer's default-locality files.
@@ -165,9 +184,17 @@ impl BackupStatements {
                 )
             }
         };
+        let mut by_locality = Vec::new();
+        for uri in &src.locality_uris {
+            let parsed = StorageUri::parse(uri)?;
+            if let Some((k, v)) = parsed.locality() {
+                by_locality.push((format!("{k}={v}"), self.host.storage.open(&parsed)?));
+            }
+        }
         let storages = Access {
             storages: [collection, incrementals],
             key,
+            by_locality,
         };
         let need_files =
             flag("check_files", &o.check_files)? || s.details == Some(ShowBackupDetails::Files);
@@ -379,11 +406,14 @@ async fn table_stats(
             e.1 += f.row_count as i64;
             continue;
         }
-        if overlapping.is_empty() || !f.locality.is_empty() {
+        let Some(storage) = file_storage(storages, layer, f) else {
+            continue;
+        };
+        if overlapping.is_empty() {
             continue;
         }
         let path = format!("{}/{}", layer.dir, f.path);
-        let bytes = layer_storage(storages, layer).get(&path).await?;
+        let bytes = storage.get(&path).await?;
         let fetch = |r: std::ops::Range<u64>| -> std::io::Result<Vec<u8>> {
             bytes
                 .get(r.start as usize..r.end as usize)
@@ -423,10 +453,13 @@ async fn check_files(
     for (i, f) in files {
         let l = &chain.layers[*i];
         let path = format!("{}/{}", l.dir, f.path);
-        if !f.locality.is_empty() {
+        let Some(storage) = file_storage(storages, l, f) else {
+            problems.push(format!(
+                "{path} (in the storage of locality {}, whose URI was not given)",
+                f.locality
+            ));
             continue;
-        }
-        let storage = layer_storage(storages, l);
+        };
         match storage.get(&path).await {
             Err(e) if e.is_not_found() => problems.push(format!("{path} (missing)")),
             Err(e) => problems.push(format!("{path} (unreadable: {e})")),
