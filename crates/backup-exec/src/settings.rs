@@ -32,7 +32,7 @@ impl Default for BackupSettings {
     fn default() -> BackupSettings {
         BackupSettings {
             file_size: 128 << 20,
-            chunk_target_bytes: 16 << 20,
+            chunk_target_bytes: 4 << 20,
             per_node_concurrency: 3,
             intent_retry_delay: Duration::from_secs(5),
             priority_delay: Duration::from_secs(60),
