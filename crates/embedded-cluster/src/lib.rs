@@ -102,6 +102,7 @@
 //! assert_eq!(chunk.entries[0].value.as_deref(), Some(&b"90"[..]));
 //! ```
 
+pub mod backup_statements;
 pub mod bank;
 pub mod catalog;
 mod cluster;
@@ -120,6 +121,7 @@ mod records;
 mod schedules;
 pub mod sql;
 
+pub use backup_statements::install_backup_statements;
 pub use cluster::{Cluster, ClusterConfig};
 pub use error::ClusterError;
 pub use export::{DEFAULT_CHUNK_BYTES, MAX_CHANGED_KEYS};

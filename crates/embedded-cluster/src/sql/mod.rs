@@ -127,6 +127,17 @@ impl Cluster {
             .unwrap_or_else(|p| p.into_inner()) = Some(handler);
     }
 
+    /// Removes the backup statement handler, if any (backup statements then
+    /// fail with [`SqlError::BackupUnavailable`]).
+    pub fn clear_backup_handler(&self) {
+        *self
+            .inner
+            .sql
+            .handler
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     /// Creates `defaultdb` the first time a session opens on a new store.
     fn bootstrap(&self) -> Result<(), SqlError> {
         let mut done = self
