@@ -60,6 +60,34 @@
 //! assert_eq!(err.to_string(), r#"duplicate key value violates unique constraint "t_pkey""#);
 //! ```
 //!
+//! # Backup statements
+//!
+//! [`Cluster::enable_backup_statements`] ([`backup_statements`]) installs
+//! `backup-sql`'s executor: sessions then run `BACKUP`, `RESTORE`,
+//! `SHOW BACKUPS`, `SHOW BACKUP`, `SHOW JOBS` and job control, with
+//! `nodelocal://<node>/` URIs in each node's directory. The statements block
+//! until their job is done; do not run them from inside a tokio runtime.
+//! More in `tests/backup_sql.rs`.
+//!
+//! ```
+//! use embedded_cluster::{Cluster, Value, bank};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let cluster = Cluster::open_default(dir.path()).unwrap();
+//! cluster.enable_backup_statements().unwrap();
+//! bank::sample(&cluster).unwrap();
+//! let mut s = cluster.session("root").unwrap();
+//! let r = s.execute("BACKUP DATABASE bank INTO 'nodelocal://1/backups'").unwrap();
+//! assert_eq!(r.rows[0][1], Value::String("succeeded".into()));
+//! s.execute("RESTORE DATABASE bank FROM LATEST IN 'nodelocal://1/backups' \
+//!            WITH new_db_name = 'bank2'").unwrap();
+//! let fp = |s: &mut embedded_cluster::Session, t: &str| {
+//!     s.execute(&format!("SHOW EXPERIMENTAL_FINGERPRINTS FROM TABLE {t}")).unwrap().rows
+//! };
+//! assert_eq!(fp(&mut s, "bank2.accounts"), fp(&mut s, "bank.accounts"));
+//! cluster.disable_backup_statements(); // the handler holds the cluster open
+//! ```
+//!
 //! # Why redb
 //!
 //! The engine is [redb](https://docs.rs/redb) 4: a pure-Rust, dependency-free,
