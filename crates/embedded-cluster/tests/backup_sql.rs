@@ -219,12 +219,38 @@ fn http_uri_and_unprivileged_user_are_refused() {
     let mut alice = c.session("alice").unwrap();
     let e = err(&mut alice, &format!("BACKUP DATABASE bank INTO '{URI}'"));
     assert!(e.contains("alice"), "{e}");
-    // Fully qualified: backup-sql resolves `db.t` in schema id 0, while this
-    // catalog has an explicit `public` schema descriptor per database.
-    let e = err(
-        &mut alice,
-        &format!("BACKUP TABLE bank.public.customers INTO '{URI}'"),
+    for target in ["bank.public.customers", "bank.customers"] {
+        let e = err(&mut alice, &format!("BACKUP TABLE {target} INTO '{URI}'"));
+        assert!(e.contains("alice") && e.contains("SELECT"), "{target}: {e}");
+    }
+    c.disable_backup_statements();
+}
+
+#[test]
+fn table_names_resolve_in_the_databases_public_schema() {
+    // This catalog gives each database a `public` schema descriptor of its
+    // own; `db.t` and an unqualified `t` must resolve in it.
+    let (_d, c) = open();
+    bank::sample(&c).unwrap();
+    let mut s = c.session("root").unwrap();
+    exec(
+        &mut s,
+        "CREATE TABLE bank.plain (id INT PRIMARY KEY, v STRING)",
     );
-    assert!(e.contains("alice") && e.contains("SELECT"), "{e}");
+    exec(&mut s, "INSERT INTO bank.plain VALUES (1, 'a'), (2, 'b')");
+    assert_succeeded(&exec(
+        &mut s,
+        "BACKUP TABLE bank.plain INTO 'nodelocal://1/qualified'",
+    ));
+    // Resolved, then refused for its foreign key, naming both tables.
+    let e = err(&mut s, "BACKUP TABLE bank.accounts INTO 'nodelocal://1/fk'");
+    assert!(e.contains("accounts") && e.contains("customers"), "{e}");
+    exec(&mut s, "USE bank");
+    assert_succeeded(&exec(
+        &mut s,
+        "BACKUP TABLE plain INTO 'nodelocal://1/unqualified'",
+    ));
+    let e = err(&mut s, "BACKUP TABLE nosuch INTO 'nodelocal://1/none'");
+    assert!(e.contains("nosuch"), "{e}");
     c.disable_backup_statements();
 }

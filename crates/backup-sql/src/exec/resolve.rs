@@ -56,6 +56,12 @@ impl<'a> Names<'a> {
         }
     }
 
+    /// The id of `db`'s `public` schema: a host may give it a descriptor of
+    /// its own (embedded-cluster does) or none (then 0).
+    fn public_schema(&self, db: DescriptorId) -> DescriptorId {
+        self.schema_id(db, "public").unwrap_or(0)
+    }
+
     fn relations_in(&self, db: DescriptorId, schema: DescriptorId) -> Vec<&'a Descriptor> {
         self.all
             .iter()
@@ -123,7 +129,7 @@ impl<'a> Names<'a> {
         let (db, schema) = match prefix {
             [] => {
                 let db = self.current_db(current)?;
-                (db.id, 0)
+                (db.id, self.public_schema(db.id))
             }
             [x] => {
                 // A schema `x` of the current database first, then a database `x`.
@@ -141,7 +147,7 @@ impl<'a> Names<'a> {
                     // `x.t` with no `t` in schema `x` falls back to database `x`.
                     Some(found) if has_table(found) || self.database(x).is_none() => found,
                     _ => match self.database(x) {
-                        Some(db) => (db.id, 0),
+                        Some(db) => (db.id, self.public_schema(db.id)),
                         None => {
                             return Err(SqlError::NotFound(format!(
                                 "no schema or database \"{x}\" for \"{p}\""
