@@ -11,7 +11,9 @@ use std::sync::atomic::Ordering;
 use backup_exec::restore::read_backup;
 use backup_exec::restore::testing::{MemoryIngest, table_span};
 use backup_exec::restore::{BackupChoice, DescriptorRewrite, RestoreSource};
-use backup_exec::{ExecError, JobKind, JobStatus, LayerChoice, RestoreTargets};
+use backup_exec::{
+    BackupJobs, BackupSettings, ExecError, JobKind, JobStatus, LayerChoice, RestoreTargets,
+};
 use backup_format::{DependencyKind, DescriptorKind};
 use backup_storage::ExternalStorage;
 use restore_support::*;
@@ -205,7 +207,16 @@ async fn a_broken_chain_is_an_error_naming_the_gap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_data_file_fails_and_leaves_nothing() {
-    let fx = Fixture::new();
+    let mut fx = Fixture::new();
+    // Files of ~1 KiB, so the full backup always has many of them (with the
+    // default test size the count depends on how spans meet workers).
+    fx.backups = BackupJobs::new(
+        fx.host.clone(),
+        BackupSettings {
+            file_size: 1 << 10,
+            ..BackupSettings::for_tests()
+        },
+    );
     let (storage, dirs) = chain(&fx, None).await;
     let data = storage
         .list(&format!("{}/data", dirs[0]), false)
