@@ -298,6 +298,8 @@ pub struct ExportCall {
     /// The keys the call covered: from the request's start to the chunk's
     /// resume key (or the span's end); `None` when the call failed.
     pub covered: Option<Span>,
+    /// Whether the node was live when the call started (after the hook ran).
+    pub live_at_start: bool,
 }
 
 /// Hook run before every export, e.g. to move a lease mid-backup.
@@ -350,6 +352,9 @@ impl KvSource for RecordingKv {
             .ranges_overlapping(&request.span)
             .first()
             .map_or(0, |r| r.leaseholder);
+        let live_at_start = KvSource::nodes(&self.cluster)
+            .iter()
+            .any(|n| n.id == node && n.live);
         let r = KvSource::export(&self.cluster, node, request);
         let covered = r.as_ref().ok().map(|c| {
             let end = c.resume_key.clone().unwrap_or(request.span.end.clone());
@@ -359,6 +364,7 @@ impl KvSource for RecordingKv {
             node,
             leaseholder,
             covered,
+            live_at_start,
         };
         match self.calls.lock() {
             Ok(mut c) => c.push(call),
