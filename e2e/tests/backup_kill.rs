@@ -2,8 +2,8 @@
 //! process's registry over the same file-backed job store, holds exactly
 //! the entries of an uninterrupted backup of the same end time.
 //!
-//! The test re-executes its own binary to run `kill_child` (ignored when run
-//! on its own): the child opens the cluster store, backs up through storage
+//! The test re-executes its own binary with `BACKUP_KILL_CHILD` set, which
+//! makes the same test run [`kill_child`] instead: the child opens the cluster store, backs up through storage
 //! made slow by a little latency with a checkpoint every few milliseconds,
 //! and is killed once a checkpoint file exists. Should the child finish
 //! first, the test retries with more latency; it fails rather than pass
@@ -51,8 +51,6 @@ fn settings() -> BackupSettings {
 
 /// The child: `BACKUP_KILL_CHILD=<dir>`, `BACKUP_KILL_URI`,
 /// `BACKUP_KILL_END=<wall>.<logical>`, `BACKUP_KILL_LATENCY_MS`.
-#[test]
-#[ignore = "run by a_killed_backup_process_resumes_to_the_same_entries in a child process"]
 fn kill_child() {
     let var = |k: &str| std::env::var(k).unwrap();
     let dir = PathBuf::from(var(CHILD));
@@ -100,6 +98,10 @@ fn has_file(dir: &Path, prefix: &str) -> bool {
 
 #[test]
 fn a_killed_backup_process_resumes_to_the_same_entries() {
+    if std::env::var_os(CHILD).is_some() {
+        kill_child();
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (end, node1) = {
         let fx = Fixture::open(dir.path(), ClusterConfig::default()).unwrap();
@@ -113,7 +115,11 @@ fn a_killed_backup_process_resumes_to_the_same_entries() {
         let uri = format!("nodelocal://1/{name}");
         let collection = node1.join(&name);
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "kill_child", "--ignored", "--nocapture"])
+            .args([
+                "--exact",
+                "a_killed_backup_process_resumes_to_the_same_entries",
+                "--nocapture",
+            ])
             .env(CHILD, dir.path())
             .env("BACKUP_KILL_URI", &uri)
             .env("BACKUP_KILL_END", format!("{}.{}", end.wall, end.logical))

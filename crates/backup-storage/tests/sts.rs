@@ -758,11 +758,21 @@ async fn assumed_role_credentials_sign_s3_requests_on_moto() {
 /// (this test binary again) so the environment can be set for it alone.
 #[tokio::test]
 async fn implicit_base_credentials_come_from_the_environment() {
+    // Re-run as a child process with only the child's environment: then this
+    // same test is the child.
+    if let Ok(endpoint) = std::env::var("BACKUP_STS_CHILD_ENDPOINT") {
+        implicit_child(endpoint).await;
+        return;
+    }
     let (endpoint, seen) = scripted_sts(vec![(403, error_xml("AccessDenied", "no"))]).await;
     let exe = std::env::current_exe().unwrap();
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(exe)
-            .args(["--exact", "implicit_child", "--ignored", "--nocapture"])
+            .args([
+                "--exact",
+                "implicit_base_credentials_come_from_the_environment",
+                "--nocapture",
+            ])
             .env("BACKUP_STS_CHILD_ENDPOINT", endpoint)
             .env("AWS_ACCESS_KEY_ID", "AKIDFROMENV")
             .env("AWS_SECRET_ACCESS_KEY", BASE_SECRET)
@@ -789,13 +799,9 @@ async fn implicit_base_credentials_come_from_the_environment() {
     }
 }
 
-#[tokio::test]
-#[ignore = "run by implicit_base_credentials_come_from_the_environment"]
-async fn implicit_child() {
-    // Only meaningful when started by the test above (not with --include-ignored).
-    let Ok(endpoint) = std::env::var("BACKUP_STS_CHILD_ENDPOINT") else {
-        return;
-    };
+/// The child's side of `implicit_base_credentials_come_from_the_environment`:
+/// `AUTH=implicit` must sign STS with the environment's key.
+async fn implicit_child(endpoint: String) {
     let ep: String = url::form_urlencoded::byte_serialize(endpoint.as_bytes()).collect();
     let raw = format!("s3://bucket/x?AUTH=implicit&AWS_ENDPOINT={ep}&ASSUME_ROLE={ROLE}");
     let storage = open(&StorageUri::parse(&raw).unwrap(), &common::context()).unwrap();
