@@ -15,7 +15,7 @@
 //! 5: delta (bool). Encrypted backups write the enveloped bytes as a sealed
 //! stream.
 
-use crate::crypto::{EncryptionKey, is_sealed_stream, open_bytes, seal_bytes};
+use crate::crypto::{EncryptionKey, open_if_sealed, seal_bytes};
 use crate::envelope::{open_envelope, seal_envelope};
 use crate::manifest::{BackupFile, SideRecord, read_span, read_ts, span_message, ts_message};
 use crate::wire::{MessageReader, MessageWriter};
@@ -69,25 +69,8 @@ impl Checkpoint {
         bytes: &[u8],
         key: Option<&EncryptionKey>,
     ) -> Result<Checkpoint, FormatError> {
-        let opened;
-        let enveloped: &[u8] = match (is_sealed_stream(bytes), key) {
-            (true, Some(key)) => {
-                opened = open_bytes(file, key, bytes)?;
-                &opened
-            }
-            (true, None) => {
-                return Err(FormatError::KeyRequired {
-                    file: file.to_string(),
-                });
-            }
-            (false, Some(_)) => {
-                return Err(FormatError::UnexpectedPlaintext {
-                    file: file.to_string(),
-                });
-            }
-            (false, None) => bytes,
-        };
-        let (_minor, body) = open_envelope(file, MAGIC, "backup checkpoint", MAJOR, enveloped)?;
+        let enveloped = open_if_sealed(file, key, bytes)?;
+        let (_minor, body) = open_envelope(file, MAGIC, "backup checkpoint", MAJOR, &enveloped)?;
         let mut c = Checkpoint::default();
         let mut m = MessageReader::new(file, "the checkpoint", body);
         while let Some((field, v)) = m.next_field()? {

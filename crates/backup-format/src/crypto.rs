@@ -401,6 +401,26 @@ pub fn seal_bytes(key: &EncryptionKey, plaintext: &[u8]) -> Result<Vec<u8>, Form
     w.finish().map_err(|e| unwrap_io("(memory)", e))
 }
 
+/// The plaintext of a whole file that is sealed exactly when a key is given:
+/// opened with `key` when sealed, as is when plain. A sealed file without a
+/// key, or a plain one where a key was given, is an error naming the file.
+pub(crate) fn open_if_sealed<'a>(
+    file: &str,
+    key: Option<&EncryptionKey>,
+    bytes: &'a [u8],
+) -> Result<std::borrow::Cow<'a, [u8]>, FormatError> {
+    match (is_sealed_stream(bytes), key) {
+        (true, Some(key)) => Ok(std::borrow::Cow::Owned(open_bytes(file, key, bytes)?)),
+        (true, None) => Err(FormatError::KeyRequired {
+            file: file.to_string(),
+        }),
+        (false, Some(_)) => Err(FormatError::UnexpectedPlaintext {
+            file: file.to_string(),
+        }),
+        (false, None) => Ok(std::borrow::Cow::Borrowed(bytes)),
+    }
+}
+
 /// Decrypts a whole sealed stream `file`.
 pub fn open_bytes(file: &str, key: &EncryptionKey, sealed: &[u8]) -> Result<Vec<u8>, FormatError> {
     let mut r = OpenReader::new(sealed, file, key)?;

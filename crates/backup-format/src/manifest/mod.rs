@@ -50,7 +50,7 @@ pub use sidefile::{SideFileReader, SideFileWriter};
 
 use sha2::{Digest, Sha256};
 
-use crate::crypto::{EncryptionKey, KEY_CHECK_LEN, is_sealed_stream, open_bytes, seal_bytes};
+use crate::crypto::{EncryptionKey, KEY_CHECK_LEN, open_if_sealed, seal_bytes};
 use crate::envelope::{open_envelope, seal_envelope};
 use crate::wire::{MessageReader, MessageWriter};
 use crate::{FormatError, Span, Timestamp};
@@ -169,26 +169,9 @@ impl Manifest {
                 },
             ));
         }
-        let opened;
-        let enveloped: &[u8] = match (is_sealed_stream(manifest), key) {
-            (true, Some(key)) => {
-                opened = open_bytes(file, key, manifest)?;
-                &opened
-            }
-            (true, None) => {
-                return Err(FormatError::KeyRequired {
-                    file: file.to_string(),
-                });
-            }
-            (false, Some(_)) => {
-                return Err(FormatError::UnexpectedPlaintext {
-                    file: file.to_string(),
-                });
-            }
-            (false, None) => manifest,
-        };
+        let enveloped = open_if_sealed(file, key, manifest)?;
         let (minor, body) =
-            open_envelope(file, MAGIC, "backup manifest", MANIFEST_MAJOR, enveloped)?;
+            open_envelope(file, MAGIC, "backup manifest", MANIFEST_MAJOR, &enveloped)?;
         let mut m = Manifest::decode_body(file, body)?;
         m.version = (MANIFEST_MAJOR, minor);
         Ok(m)
