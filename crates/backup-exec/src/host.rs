@@ -410,6 +410,32 @@ pub struct JobRecord {
     pub progress: Vec<u8>,
 }
 
+impl JobRecord {
+    /// A job that starts running `at`, before the store gives it an id.
+    pub fn started(
+        kind: JobKind,
+        description: String,
+        user: String,
+        at: Timestamp,
+        payload: Vec<u8>,
+    ) -> JobRecord {
+        JobRecord {
+            id: 0,
+            kind,
+            description,
+            user,
+            status: JobStatus::Running,
+            created: at,
+            started: Some(at),
+            finished: None,
+            fraction_completed: 0.0,
+            error: None,
+            payload,
+            progress: Vec::new(),
+        }
+    }
+}
+
 /// Persisted job records.
 pub trait JobStore: Send + Sync {
     /// Stores a new record and returns its id (the store assigns it; `record.id`

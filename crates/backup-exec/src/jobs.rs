@@ -75,20 +75,13 @@ impl BackupJobs {
     /// which case the job's id comes back at once with status `running`.
     pub async fn backup(&self, spec: BackupSpec) -> Result<BackupResult, ExecError> {
         let now = self.host.clock.now();
-        let record = JobRecord {
-            id: 0,
-            kind: JobKind::Backup,
-            description: spec.redacted_description(),
-            user: spec.user.clone(),
-            status: JobStatus::Running,
-            created: now,
-            started: Some(now),
-            finished: None,
-            fraction_completed: 0.0,
-            error: None,
-            payload: encode_spec(&spec),
-            progress: Vec::new(),
-        };
+        let record = JobRecord::started(
+            JobKind::Backup,
+            spec.redacted_description(),
+            spec.user.clone(),
+            now,
+            encode_spec(&spec),
+        );
         let id = self.host.jobs.create(&record)?;
         self.start(id, spec).await
     }
@@ -317,4 +310,23 @@ fn state_error(id: JobId, status: JobStatus, what: &str) -> ExecError {
         status: status.as_str(),
         what: what.to_string(),
     }
+}
+
+/// `description` with each of `uris` replaced by its redacted form and the
+/// passphrase by `redacted`: what job records and SHOW JOBS may show.
+pub(crate) fn redact_description<'a>(
+    description: &str,
+    uris: impl IntoIterator<Item = &'a String>,
+    passphrase: Option<&str>,
+) -> String {
+    let mut d = description.to_string();
+    for uri in uris {
+        if !uri.is_empty() {
+            d = d.replace(uri.as_str(), &backup_storage::redact_uri(uri));
+        }
+    }
+    if let Some(p) = passphrase.filter(|p| !p.is_empty()) {
+        d = d.replace(p, "redacted");
+    }
+    d
 }

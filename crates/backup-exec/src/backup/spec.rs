@@ -6,6 +6,7 @@ use backup_format::{Descriptor, Span, Timestamp};
 use backup_storage::{ExternalStorage, StorageContext, StorageError, StorageUri, redact_uri};
 
 use crate::host::{Catalog, Clock, JobId, JobStatus, JobStore, KvSource, Protector};
+use crate::jobs::redact_description;
 
 /// Where in the collection the new layer goes.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -90,21 +91,15 @@ pub struct BackupSpec {
 impl BackupSpec {
     /// The description with every destination URI redacted.
     pub fn redacted_description(&self) -> String {
-        let mut d = self.description.clone();
-        let mut uris = vec![self.destination.collection.clone()];
-        uris.extend(self.destination.locality_uris.iter().cloned());
-        uris.extend(self.destination.incremental_location.iter().cloned());
-        for uri in uris {
-            if !uri.is_empty() {
-                d = d.replace(&uri, &redact_uri(&uri));
-            }
-        }
-        if let Some(p) = &self.encryption_passphrase
-            && !p.is_empty()
-        {
-            d = d.replace(p.as_str(), "redacted");
-        }
-        d
+        let d = &self.destination;
+        let uris = std::iter::once(&d.collection)
+            .chain(&d.locality_uris)
+            .chain(&d.incremental_location);
+        redact_description(
+            &self.description,
+            uris,
+            self.encryption_passphrase.as_deref(),
+        )
     }
 }
 

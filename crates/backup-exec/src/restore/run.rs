@@ -53,20 +53,13 @@ impl RestoreJobs {
     /// `spec.options.detached` (then the id comes back at once, `running`).
     pub async fn restore(&self, spec: RestoreSpec) -> Result<RestoreResult, ExecError> {
         let now = self.host.clock.now();
-        let record = JobRecord {
-            id: 0,
-            kind: JobKind::Restore,
-            description: spec.redacted_description(),
-            user: spec.user.clone(),
-            status: JobStatus::Running,
-            created: now,
-            started: Some(now),
-            finished: None,
-            fraction_completed: 0.0,
-            error: None,
-            payload: Vec::new(),
-            progress: Vec::new(),
-        };
+        let record = JobRecord::started(
+            JobKind::Restore,
+            spec.redacted_description(),
+            spec.user.clone(),
+            now,
+            Vec::new(),
+        );
         let id = self.host.jobs.create(&record)?;
         let this = self.clone();
         let detached = spec.options.detached;

@@ -11,6 +11,7 @@ use backup_format::{DescriptorId, Span, Timestamp};
 use backup_storage::redact_uri;
 
 use crate::host::{JobId, JobStatus};
+use crate::jobs::redact_description;
 
 /// Which backup of the collection to restore from.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -117,22 +118,15 @@ pub struct RestoreSpec {
 impl RestoreSpec {
     /// The description with every URI and the passphrase redacted.
     pub fn redacted_description(&self) -> String {
-        let mut d = self.description.clone();
         let s = &self.source;
         let uris = std::iter::once(&s.collection)
             .chain(&s.locality_uris)
             .chain(&s.incremental_location);
-        for uri in uris {
-            if !uri.is_empty() {
-                d = d.replace(uri.as_str(), &redact_uri(uri));
-            }
-        }
-        if let Some(p) = &self.options.encryption_passphrase
-            && !p.is_empty()
-        {
-            d = d.replace(p.as_str(), "redacted");
-        }
-        d
+        redact_description(
+            &self.description,
+            uris,
+            self.options.encryption_passphrase.as_deref(),
+        )
     }
 }
 
