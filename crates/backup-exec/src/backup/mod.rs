@@ -12,7 +12,7 @@ mod checkpoint;
 mod codec;
 mod export;
 mod finish;
-mod plan;
+pub(crate) mod plan;
 mod run;
 mod sink;
 pub mod spec;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use backup_format::manifest::{Manifest, SideFileReader};
 use backup_format::paths::{
     BACKUP_MANIFEST, BACKUP_MANIFEST_CHECKSUM, ENCRYPTION_INFO, INCREMENTALS_DIR, LATEST_DIR,
-    full_backup_subdir, incremental_dir,
+    full_backup_subdir, incremental_dir, parse_latest_contents,
 };
 use backup_format::{
     Descriptor, DescriptorKind, EncryptionInfo, EncryptionKey, Span, SpanSet, Timestamp,
@@ -136,17 +136,26 @@ pub(crate) struct PreviousLayer {
     pub(crate) descriptors: Vec<Descriptor>,
 }
 
-/// The newest full backup's subdirectory, from `metadata/latest/`.
-async fn latest_full(collection: &Arc<dyn ExternalStorage>) -> Result<Option<String>, ExecError> {
+/// The newest full backup's subdirectory, from `metadata/latest/` (`None`
+/// when the collection has no backup yet). Backup and restore both read
+/// `LATEST` through this one function.
+pub(crate) async fn latest_full(
+    collection: &Arc<dyn ExternalStorage>,
+) -> Result<Option<String>, ExecError> {
     let listing = collection.list(LATEST_DIR, false).await?;
     // LATEST names invert their time: the first is the newest.
-    match listing.objects.first() {
-        Some(obj) => {
-            let bytes = collection.get(&obj.path).await?;
-            let s = String::from_utf8_lossy(&bytes).trim().to_string();
-            Ok(Some(s))
-        }
-        None => Ok(None),
+    let Some(obj) = listing.objects.first() else {
+        return Ok(None);
+    };
+    let bytes = collection.get(&obj.path).await?;
+    match parse_latest_contents(&bytes) {
+        Some(subdir) => Ok(Some(subdir)),
+        None => Err(ExecError::BackupFile {
+            file: obj.path.clone(),
+            detail: "it does not name a full backup's subdirectory: \
+                     name the subdirectory instead of LATEST"
+                .into(),
+        }),
     }
 }
 

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use backup_format::manifest::{BackupFile, Manifest, SideFileReader, SideRecord};
 use backup_format::paths::{
     BACKUP_MANIFEST, BACKUP_MANIFEST_CHECKSUM, ENCRYPTION_INFO, INCREMENTALS_DIR, LATEST_DIR,
-    parse_latest_contents,
 };
 use backup_format::{Descriptor, EncryptionInfo, EncryptionKey, Timestamp};
 use backup_storage::{ExternalStorage, StorageError, StorageUri};
@@ -298,21 +297,14 @@ pub(crate) fn missing(path: &str, e: StorageError) -> ExecError {
 }
 
 async fn latest_full(collection: &Arc<dyn ExternalStorage>) -> Result<String, ExecError> {
-    let listing = collection.list(LATEST_DIR, false).await?;
-    // LATEST names invert their time: the first is the newest.
-    let Some(obj) = listing.objects.first() else {
-        return Err(ExecError::Invalid(format!(
-            "no backup found in {}: {LATEST_DIR} is empty (take a backup first, or name its subdirectory)",
-            collection.describe()
-        )));
-    };
-    let bytes = get(collection, &obj.path).await?;
-    parse_latest_contents(&bytes).ok_or_else(|| ExecError::BackupFile {
-        file: obj.path.clone(),
-        detail:
-            "it does not name a full backup's subdirectory: name the subdirectory instead of LATEST"
-                .into(),
-    })
+    crate::backup::plan::latest_full(collection)
+        .await?
+        .ok_or_else(|| {
+            ExecError::Invalid(format!(
+                "no backup found in {}: {LATEST_DIR} is empty (take a backup first, or name its subdirectory)",
+                collection.describe()
+            ))
+        })
 }
 
 async fn encryption_key(
