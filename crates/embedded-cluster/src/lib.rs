@@ -144,6 +144,7 @@ mod ingest;
 mod jobs;
 pub mod keys;
 mod mvcc;
+pub mod password;
 mod ranges;
 mod records;
 mod schedules;
@@ -156,6 +157,7 @@ pub use export::{DEFAULT_CHUNK_BYTES, MAX_CHANGED_KEYS};
 pub use gc::{GcStats, Protection};
 pub use hlc::Hlc;
 pub use mvcc::{KeyValue, Txn};
+pub use password::{PasswordHash, ScramVerifier};
 pub use ranges::RangeState;
 pub use schedules::{ScheduleId, ScheduleRecord};
 pub use sql::{

@@ -63,6 +63,10 @@ pub struct UserRecord {
     pub is_role: bool,
     /// Roles it is a member of.
     pub member_of: Vec<String>,
+    /// The salted verifier of its password, if it has one (records written
+    /// before passwords existed have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<crate::password::PasswordHash>,
 }
 
 /// A zone configuration.
@@ -135,6 +139,7 @@ impl Snapshot {
             UserRecord {
                 is_role: true,
                 member_of: vec![],
+                password: None,
             },
         );
         users.insert(
@@ -142,6 +147,7 @@ impl Snapshot {
             UserRecord {
                 is_role: false,
                 member_of: vec!["admin".into()],
+                password: None,
             },
         );
         users.insert(
@@ -149,6 +155,7 @@ impl Snapshot {
             UserRecord {
                 is_role: true,
                 member_of: vec![],
+                password: None,
             },
         );
         for (k, v) in kv.scan(&keys::table_span(USERS_TABLE_ID))? {

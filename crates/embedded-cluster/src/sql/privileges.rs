@@ -8,6 +8,7 @@ use super::special::ObjKind;
 use super::{Ctx, QueryResult, SqlError};
 use crate::catalog::model::{Body, Desc};
 use crate::catalog::{USERS_TABLE_ID, UserRecord, descriptor_key, encode_desc, system_key};
+use crate::password::{PasswordHash, Secret};
 use crate::sql::value::Value;
 
 /// Privileges that may be granted.
@@ -84,6 +85,7 @@ pub(crate) fn create_user(
     name: &str,
     is_role: bool,
     if_not_exists: bool,
+    password: Option<Secret>,
 ) -> Result<QueryResult, SqlError> {
     require_admin(ctx, "only admins may create users and roles")?;
     if ctx.cat.users.contains_key(name) {
@@ -105,6 +107,7 @@ pub(crate) fn create_user(
         &UserRecord {
             is_role,
             member_of: Vec::new(),
+            password: password.map(|p| PasswordHash::new(&p.0)).transpose()?,
         },
     )?;
     Ok(QueryResult::tag(if is_role {
@@ -112,6 +115,29 @@ pub(crate) fn create_user(
     } else {
         "CREATE USER"
     }))
+}
+
+/// `ALTER USER|ROLE name [WITH] PASSWORD 'pw' | NULL`: admins may set any
+/// user's password, everyone may set their own.
+pub(crate) fn alter_user_password(
+    ctx: &mut Ctx<'_>,
+    name: &str,
+    if_exists: bool,
+    password: Option<Secret>,
+) -> Result<QueryResult, SqlError> {
+    if name != ctx.user {
+        require_admin(ctx, "only admins may change another user's password")?;
+    }
+    let Some(mut rec) = ctx.cat.users.get(name).cloned() else {
+        return if if_exists {
+            Ok(QueryResult::tag("ALTER ROLE"))
+        } else {
+            Err(SqlError::UndefinedUser(name.to_string()))
+        };
+    };
+    rec.password = password.map(|p| PasswordHash::new(&p.0)).transpose()?;
+    put_user(ctx, name, &rec)?;
+    Ok(QueryResult::tag("ALTER ROLE"))
 }
 
 /// `DROP USER|ROLE`.

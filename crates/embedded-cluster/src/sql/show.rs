@@ -39,7 +39,13 @@ pub(crate) fn special(ctx: &mut Ctx<'_>, s: Special) -> Result<QueryResult, SqlE
             name,
             is_role,
             if_not_exists,
-        } => privileges::create_user(ctx, &name, is_role, if_not_exists),
+            password,
+        } => privileges::create_user(ctx, &name, is_role, if_not_exists, password),
+        Special::AlterUserPassword {
+            name,
+            if_exists,
+            password,
+        } => privileges::alter_user_password(ctx, &name, if_exists, password),
         Special::DropUser { name, if_exists } => privileges::drop_user(ctx, &name, if_exists),
         Special::Grant {
             revoke,

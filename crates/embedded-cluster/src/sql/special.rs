@@ -6,6 +6,7 @@
 //! `CREATE TYPE .. AS ENUM`, `CREATE SEQUENCE` and cluster settings.
 
 use super::SqlError;
+use crate::password::Secret;
 
 /// A token of the matcher.
 #[derive(Clone, Debug, PartialEq)]
@@ -122,11 +123,18 @@ pub(crate) enum Special {
     Commit,
     /// `ROLLBACK`.
     Rollback,
-    /// `CREATE USER|ROLE`.
+    /// `CREATE USER|ROLE name [[WITH] PASSWORD 'pw' | NULL]`.
     CreateUser {
         name: String,
         is_role: bool,
         if_not_exists: bool,
+        password: Option<Secret>,
+    },
+    /// `ALTER USER|ROLE [IF EXISTS] name [WITH] PASSWORD 'pw' | NULL`.
+    AlterUserPassword {
+        name: String,
+        if_exists: bool,
+        password: Option<Secret>,
     },
     /// `DROP USER|ROLE`.
     DropUser { name: String, if_exists: bool },
@@ -262,6 +270,15 @@ pub(crate) fn recognise(sql: &str) -> Result<Option<Special>, SqlError> {
             Some(Special::Upsert(format!("INSERT{rest}")))
         }
         "select" | "with" => as_of(sql)?,
+        "alter" if c.kws(&["alter", "user"]) || c.kws(&["alter", "role"]) => {
+            let if_exists = c.kws(&["if", "exists"]);
+            let name = c.ident().ok_or_else(|| password_syntax("ALTER USER"))?;
+            Some(Special::AlterUserPassword {
+                name,
+                if_exists,
+                password: password_option(&mut c, "ALTER USER")?,
+            })
+        }
         "alter" if c.kws(&["alter", "table"]) => {
             let table = c.name().ok_or_else(syntax)?;
             if c.kws(&["configure", "zone", "using"]) {
@@ -357,10 +374,16 @@ pub(crate) fn recognise(sql: &str) -> Result<Option<Special>, SqlError> {
                 if create {
                     let if_not_exists = c.kws(&["if", "not", "exists"]);
                     let name = c.ident().ok_or_else(syntax)?;
+                    let password = if c.done() {
+                        None
+                    } else {
+                        password_option(&mut c, "CREATE USER")?
+                    };
                     Some(Special::CreateUser {
                         name,
                         is_role,
                         if_not_exists,
+                        password,
                     })
                 } else {
                     let if_exists = c.kws(&["if", "exists"]);
@@ -462,6 +485,33 @@ pub(crate) fn recognise(sql: &str) -> Result<Option<Special>, SqlError> {
         _ => None,
     };
     Ok(out)
+}
+
+/// `[WITH] PASSWORD 'pw' | PASSWORD NULL` to the end of the statement.
+fn password_option(c: &mut Cur<'_>, what: &str) -> Result<Option<Secret>, SqlError> {
+    c.kw("with");
+    if !c.kw("password") {
+        return Err(password_syntax(what));
+    }
+    let out = match c.toks.get(c.i) {
+        Some(Tok::Str(s)) => Some(Secret(s.clone())),
+        Some(Tok::Word(w, false)) if w == "null" => None,
+        _ => return Err(password_syntax(what)),
+    };
+    c.i += 1;
+    if !c.done() {
+        return Err(password_syntax(what));
+    }
+    Ok(out)
+}
+
+/// The error for a malformed password clause; it never quotes the statement,
+/// which may hold a password.
+fn password_syntax(what: &str) -> SqlError {
+    SqlError::Syntax(format!(
+        "{what}: expected `{what} name [WITH] PASSWORD 'password'` or `... PASSWORD NULL` \
+         (no other options are supported)"
+    ))
 }
 
 fn obj_kind(c: &mut Cur<'_>) -> ObjKind {
