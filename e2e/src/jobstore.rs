@@ -190,5 +190,6 @@ fn decode(bytes: &[u8]) -> Result<JobRecord, HostError> {
         error: (error != "\u{0}").then_some(error),
         payload: payload.to_vec(),
         progress: progress.to_vec(),
+        created_by_schedule: None,
     })
 }

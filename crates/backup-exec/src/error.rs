@@ -36,6 +36,9 @@ pub enum ExecError {
     /// The spec is malformed (bad URI, end time in the past of the chain, ...).
     #[error("invalid backup: {0}")]
     Invalid(String),
+    /// A schedule's recurrence or options are malformed.
+    #[error("invalid schedule: {0}")]
+    InvalidSchedule(String),
     /// Reading or writing the destination failed (URIs are redacted).
     #[error("backup storage: {0}")]
     Storage(#[from] StorageError),

@@ -408,6 +408,8 @@ pub struct JobRecord {
     pub payload: Vec<u8>,
     /// The job's latest checkpoint, opaque to the store.
     pub progress: Vec<u8>,
+    /// The schedule that started it (`None`: started by a statement).
+    pub created_by_schedule: Option<u64>,
 }
 
 impl JobRecord {
@@ -432,6 +434,7 @@ impl JobRecord {
             error: None,
             payload,
             progress: Vec::new(),
+            created_by_schedule: None,
         }
     }
 }

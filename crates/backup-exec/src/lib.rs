@@ -1,5 +1,5 @@
 //! `backup-exec`: the traits a host database implements, and the backup
-//! and restore jobs that run over them (schedules are to come).
+//! and restore jobs and backup schedules that run over them.
 //!
 //! - [`host`]: the *narrow traits* of the design — [`KvSource`], [`Catalog`],
 //!   [`Ingest`], [`KeyRewriter`], [`JobStore`], [`Protector`] and [`Clock`] —
@@ -15,7 +15,9 @@
 //! - [`BackupSettings`]: file size, chunk size, concurrency, delays, retries;
 //! - [`restore`]: the restore job ([`RestoreJobs`] over a [`RestoreSpec`]):
 //!   chain validation, `AS OF SYSTEM TIME`, span cover, ranged reads, merge
-//!   across layers, rekey, parallel ingest, one publish.
+//!   across layers, rekey, parallel ingest, one publish;
+//! - [`schedule`]: scheduled backups: the schedule model, cron recurrences,
+//!   the scheduling decision, the protected chain, and the scheduler's tick.
 //!
 //! ```
 //! use backup_exec::{ExportRequest, IntentPolicy, Locality, BackupSettings};
@@ -46,6 +48,7 @@ pub mod host;
 mod jobs;
 mod progress;
 pub mod restore;
+pub mod schedule;
 mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -21,8 +21,12 @@ use crate::error::ClusterError;
 use crate::ranges::next_counter;
 use crate::records::{self, Reader, Writer};
 
-/// Encoding version of a stored job record.
-const JOB_ENCODING: u8 = 1;
+/// Encoding version of a stored job record: 2 appends the creating schedule
+/// to version 1, which is still read (as created by no schedule).
+const JOB_ENCODING: u8 = 2;
+
+/// The first encoding version, without the creating schedule.
+const JOB_ENCODING_V1: u8 = 1;
 
 impl Cluster {
     /// Every job record as of `as_of`, in id order.
@@ -91,7 +95,8 @@ const STATUSES: [JobStatus; 7] = [
 ];
 
 /// Version byte, then id, kind, status, created, started, finished, fraction,
-/// error flag, and length-prefixed description, user, error, payload, progress.
+/// error flag, length-prefixed description, user, error, payload, progress,
+/// and (version 2) a flag byte then the creating schedule's id.
 fn encode(r: &JobRecord) -> Vec<u8> {
     let mut w = Writer::new(JOB_ENCODING);
     w.u64(r.id);
@@ -110,11 +115,17 @@ fn encode(r: &JobRecord) -> Vec<u8> {
     w.bytes(r.error.as_deref().unwrap_or("").as_bytes());
     w.bytes(&r.payload);
     w.bytes(&r.progress);
+    w.u8(u8::from(r.created_by_schedule.is_some()));
+    w.u64(r.created_by_schedule.unwrap_or(0));
     w.0
 }
 
 fn decode(v: &[u8]) -> Result<JobRecord, ClusterError> {
-    let mut r = Reader::new(v, JOB_ENCODING, "a job record")?;
+    let version = match v.first() {
+        Some(&JOB_ENCODING_V1) => JOB_ENCODING_V1,
+        _ => JOB_ENCODING,
+    };
+    let mut r = Reader::new(v, version, "a job record")?;
     let id = r.u64()?;
     let kind = match r.u8()? {
         0 => JobKind::Backup,
@@ -138,6 +149,13 @@ fn decode(v: &[u8]) -> Result<JobRecord, ClusterError> {
     let error = r.string()?;
     let payload = r.bytes()?;
     let progress = r.bytes()?;
+    let created_by_schedule = if version == JOB_ENCODING_V1 {
+        None
+    } else {
+        let has = r.u8()? != 0;
+        let id = r.u64()?;
+        has.then_some(id)
+    };
     r.finish()?;
     Ok(JobRecord {
         id,
@@ -152,5 +170,49 @@ fn decode(v: &[u8]) -> Result<JobRecord, ClusterError> {
         error: has_error.then_some(error),
         payload,
         progress,
+        created_by_schedule,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> JobRecord {
+        let mut r = JobRecord::started(
+            JobKind::Backup,
+            "BACKUP INTO 'nodelocal://1/b'".into(),
+            "root".into(),
+            Timestamp::new(5, 1),
+            vec![1, 2],
+        );
+        r.id = 3;
+        r.progress = vec![7];
+        r
+    }
+
+    #[test]
+    fn encoding_round_trips_with_and_without_a_schedule() {
+        let mut r = record();
+        assert_eq!(decode(&encode(&r)).unwrap(), r);
+        r.created_by_schedule = Some(42);
+        let bytes = encode(&r);
+        assert_eq!(decode(&bytes).unwrap(), r);
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "truncated at {cut}");
+        }
+    }
+
+    #[test]
+    fn version_1_records_still_read() {
+        let mut r = record();
+        r.created_by_schedule = Some(9);
+        let mut v1 = encode(&r);
+        v1.truncate(v1.len() - 9);
+        v1[0] = JOB_ENCODING_V1;
+        let old = decode(&v1).unwrap();
+        assert_eq!(old.created_by_schedule, None);
+        assert_eq!(old.description, r.description);
+        assert_eq!(old.progress, r.progress);
+    }
 }

@@ -306,6 +306,7 @@ fn job_records_persist_and_update_atomically() {
         error: None,
         payload: vec![1, 2, 3],
         progress: Vec::new(),
+        created_by_schedule: None,
     };
     let (a, b);
     {

@@ -24,6 +24,7 @@ fn job(description: &str) -> JobRecord {
         error: None,
         payload: vec![9],
         progress: Vec::new(),
+        created_by_schedule: None,
     }
 }
 
