@@ -32,6 +32,7 @@ const SHOW_JOBS_COLUMNS: &[(&str, &str)] = &[
     ("finished", "TIMESTAMPTZ"),
     ("fraction_completed", "FLOAT8"),
     ("error", "STRING"),
+    ("schedule_id", "INT8"),
 ];
 
 const SHOW_BACKUP_COLUMNS: &[(&str, &str)] = &[
@@ -327,6 +328,8 @@ impl BackupStatements {
                 ts(r.finished),
                 Datum::Float(r.fraction_completed),
                 r.error.clone().map_or(Datum::Null, Datum::String),
+                r.created_by_schedule
+                    .map_or(Datum::Null, |s| Datum::Int(s as i64)),
             ]);
         }
         Ok(rs)
@@ -383,35 +386,32 @@ impl BackupStatements {
 }
 
 /// Bytes and rows of each table in one layer: from the manifest's file
-/// records when a file holds one table's keys, else by scanning the file's
-/// part in each table's spans.
+/// records when a file holds one table's keys, else by reading the file once
+/// and charging each key to the table whose span holds it.
 async fn table_stats(
     layer: &ChainLayer,
     storages: &Access,
     descs: &[Descriptor],
     files: &[&BackupFile],
 ) -> Result<BTreeMap<DescriptorId, (i64, i64)>, SqlError> {
+    let spans = SpanIndex::new(descs);
     let mut stats: BTreeMap<DescriptorId, (i64, i64)> = BTreeMap::new();
     for f in files {
-        let overlapping: Vec<(&Descriptor, &Span)> = descs
-            .iter()
-            .flat_map(|d| d.spans.iter().map(move |sp| (d, sp)))
-            .filter(|(_, sp)| sp.intersect(&f.span).is_some())
-            .collect();
-        if let [(d, sp)] = overlapping.as_slice()
+        let overlapping = spans.overlapping(&f.span);
+        if let [(sp, id)] = overlapping
             && sp.contains(&f.span)
         {
-            let e = stats.entry(d.id).or_default();
+            let e = stats.entry(*id).or_default();
             e.0 += f.raw_bytes as i64;
             e.1 += f.row_count as i64;
+            continue;
+        }
+        if overlapping.is_empty() {
             continue;
         }
         let Some(storage) = file_storage(storages, layer, f) else {
             continue;
         };
-        if overlapping.is_empty() {
-            continue;
-        }
         let path = format!("{}/{}", layer.dir, f.path);
         let bytes = storage.get(&path).await?;
         let fetch = |r: std::ops::Range<u64>| -> std::io::Result<Vec<u8>> {
@@ -423,23 +423,61 @@ async fn table_stats(
         let mut reader =
             DataFileReader::open(&path, bytes.len() as u64, fetch, storages.key.as_ref())
                 .map_err(|e| SqlError::Exec(e.to_string()))?;
-        for (d, sp) in overlapping {
-            let e = stats.entry(d.id).or_default();
-            let mut last: Option<Vec<u8>> = None;
-            reader
-                .scan(sp)
-                .for_each_ref(|x| {
-                    e.0 += (x.key.len() + x.value.map_or(0, <[u8]>::len) + Timestamp::ENCODED_LEN)
-                        as i64;
-                    if last.as_deref() != Some(x.key) {
-                        e.1 += 1;
-                        last = Some(x.key.to_vec());
-                    }
-                })
-                .map_err(|e| SqlError::Exec(e.to_string()))?;
-        }
+        // Entries come in key order, so a key's versions are adjacent.
+        let mut last: Option<Vec<u8>> = None;
+        reader
+            .scan(&f.span)
+            .for_each_ref(|x| {
+                let Some(id) = spans.holder(overlapping, x.key) else {
+                    return;
+                };
+                let e = stats.entry(id).or_default();
+                e.0 +=
+                    (x.key.len() + x.value.map_or(0, <[u8]>::len) + Timestamp::ENCODED_LEN) as i64;
+                if last.as_deref() != Some(x.key) {
+                    e.1 += 1;
+                    last = Some(x.key.to_vec());
+                }
+            })
+            .map_err(|e| SqlError::Exec(e.to_string()))?;
     }
     Ok(stats)
+}
+
+/// The spans of a layer's descriptors, sorted by start key, for finding
+/// which descriptor holds a key in logarithmic time. Descriptor spans do
+/// not overlap one another.
+struct SpanIndex {
+    spans: Vec<(Span, DescriptorId)>,
+}
+
+impl SpanIndex {
+    fn new(descs: &[Descriptor]) -> SpanIndex {
+        let mut spans: Vec<(Span, DescriptorId)> = descs
+            .iter()
+            .flat_map(|d| d.spans.iter().map(move |sp| (sp.clone(), d.id)))
+            .collect();
+        spans.sort_by(|a, b| a.0.start.cmp(&b.0.start));
+        SpanIndex { spans }
+    }
+
+    /// The spans that intersect `span`, in key order.
+    fn overlapping(&self, span: &Span) -> &[(Span, DescriptorId)] {
+        let from = self.spans.partition_point(|(s, _)| s.end <= span.start);
+        let to = self.spans.partition_point(|(s, _)| s.start < span.end);
+        match self.spans.get(from..to.max(from)) {
+            Some(found) => found,
+            None => &[],
+        }
+    }
+
+    /// The descriptor among `candidates` (a slice of `overlapping`) whose
+    /// span holds `key`.
+    fn holder(&self, candidates: &[(Span, DescriptorId)], key: &[u8]) -> Option<DescriptorId> {
+        let i = candidates.partition_point(|(s, _)| s.start.as_slice() <= key);
+        let (sp, id) = candidates.get(i.checked_sub(1)?)?;
+        (key < sp.end.as_slice()).then_some(*id)
+    }
 }
 
 /// Reads and verifies every data file of the chain; errors listing the
@@ -479,4 +517,61 @@ async fn check_files(
         problems.len(),
         problems.join(", ")
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backup_format::DescriptorKind;
+
+    fn table(id: DescriptorId, start: &[u8], end: &[u8]) -> Descriptor {
+        Descriptor {
+            id,
+            kind: DescriptorKind::Table,
+            name: format!("t{id}"),
+            parent_id: 1,
+            parent_schema_id: 0,
+            spans: vec![Span::new(start, end)],
+            dependencies: Vec::new(),
+            exclude_data_from_backup: false,
+            payload: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn span_index_finds_the_holder_of_each_key() {
+        // Out of order on purpose, with a gap between c and e.
+        let descs = vec![
+            table(3, b"e", b"g"),
+            table(1, b"a", b"b"),
+            table(2, b"b", b"c"),
+        ];
+        let index = SpanIndex::new(&descs);
+        let all = index.overlapping(&Span::new(&b""[..], &b"z"[..]));
+        assert_eq!(all.iter().map(|x| x.1).collect::<Vec<_>>(), [1, 2, 3]);
+        let mid = index.overlapping(&Span::new(&b"b0"[..], &b"e"[..]));
+        assert_eq!(mid.iter().map(|x| x.1).collect::<Vec<_>>(), [2]);
+        assert!(
+            index
+                .overlapping(&Span::new(&b"c"[..], &b"e"[..]))
+                .is_empty()
+        );
+        assert!(
+            index
+                .overlapping(&Span::new(&b"x"[..], &b"z"[..]))
+                .is_empty()
+        );
+        for (key, want) in [
+            (&b"a"[..], Some(1)),
+            (b"az", Some(1)),
+            (b"b", Some(2)),
+            (b"c", None),
+            (b"d", None),
+            (b"f", Some(3)),
+            (b"g", None),
+            (b"", None),
+        ] {
+            assert_eq!(index.holder(all, key), want, "{key:?}");
+        }
+    }
 }
