@@ -52,6 +52,7 @@ pub mod schedule;
 mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod verify;
 
 pub use backup::{
     BackupResult, BackupSpec, Checkpoint, Destination, Host, LayerChoice, StorageOpener,
@@ -69,3 +70,4 @@ pub use restore::{
     RestoreTargets,
 };
 pub use settings::BackupSettings;
+pub use verify::{FileProblem, ProblemKind, VerifyReport, verify_backup};
