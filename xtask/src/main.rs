@@ -2,14 +2,17 @@
 //!
 //! - `cargo xtask test`: format check, clippy with warnings denied, then every
 //!   test in the workspace with real S3 (moto_server) and Azure (Azurite)
-//!   servers started on 127.0.0.1, then a 30-second bounded fuzz run of the
-//!   SQL parser. This is the one test command; CI runs it.
+//!   servers started on 127.0.0.1 (and `psql` installed from Debian's
+//!   postgresql-client when missing, for the pg-server tests), then a
+//!   30-second bounded fuzz run of the SQL parser. This is the one test
+//!   command; CI runs it.
 //! - `cargo xtask bench [ARGS..]`: the criterion benchmarks, with the same
 //!   servers running; extra arguments go to `cargo bench`.
 //! - `cargo xtask ci`: what `.ci/run` runs (the same as `test`).
 //! - `cargo xtask servers`: start the test servers and wait, printing the
 //!   environment a `cargo test` in another shell needs.
 
+mod psql;
 mod servers;
 
 use std::process::Command;
@@ -61,6 +64,7 @@ fn test(extra: &[String]) -> Result<()> {
             "warnings",
         ]),
     )?;
+    psql::ensure_psql().context("installing psql for the pg-server tests")?;
     let servers = servers::Servers::start().context("starting the test storage servers")?;
     let mut args = vec!["test", "--workspace"];
     args.extend(extra.iter().map(String::as_str));
