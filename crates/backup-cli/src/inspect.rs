@@ -42,10 +42,8 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         let source = c.source(a.subdir.as_deref());
         let chain = read_backup(&c.context, &source, a.passphrase.as_deref())
             .await
-            .map_err(|e| anyhow::anyhow!(c.secrets.scrub(&e.to_string())))?;
-        print_chain(&chain)
-            .await
-            .map_err(|e| anyhow::anyhow!(c.secrets.scrub(&e.to_string())))?;
+            .map_err(|e| c.error(&e))?;
+        print_chain(&chain).await.map_err(|e| c.error(&e))?;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -66,7 +64,7 @@ async fn print_chain(chain: &BackupChain) -> Result<(), backup_exec::ExecError> 
         chain.layers.len()
     );
     println!(
-        "  {:<11} {:<24} {:<24} {:>8} {:>6} {:>12} {:>12} {:>10}  dir",
+        "  {:<11} {:<30} {:<30} {:>7} {:>6} {:>12} {:>12} {:>10}  dir",
         "layer", "start", "end", "history", "files", "stored B", "raw B", "rows"
     );
     let (mut total_files, mut total_stored) = (0usize, 0u64);
@@ -83,7 +81,7 @@ async fn print_chain(chain: &BackupChain) -> Result<(), backup_exec::ExecError> 
             m.start_time.to_rfc3339()
         };
         println!(
-            "  {:<11} {:<24} {:<24} {:>8} {:>6} {:>12} {:>12} {:>10}  {}",
+            "  {:<11} {:<30} {:<30} {:>7} {:>6} {:>12} {:>12} {:>10}  {}",
             if i == 0 { "full" } else { "incremental" },
             start,
             m.end_time.to_rfc3339(),

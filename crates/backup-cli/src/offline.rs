@@ -89,6 +89,17 @@ impl Collection {
         })
     }
 
+    /// An error of reading the collection, scrubbed, with the CLI's way of
+    /// giving a passphrase.
+    pub fn error(&self, e: &dyn std::fmt::Display) -> anyhow::Error {
+        let text = self.secrets.scrub(&e.to_string());
+        if text.contains("give its encryption_passphrase") {
+            anyhow::anyhow!("{text} (with --passphrase)")
+        } else {
+            anyhow::anyhow!(text)
+        }
+    }
+
     /// The source of the backup `args` chooses (`latest` when neither is given).
     pub fn source(&self, subdir: Option<&str>) -> RestoreSource {
         RestoreSource {

@@ -33,9 +33,8 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let report = runtime()?
         .block_on(verify_backup(&c.context, &source, a.passphrase.as_deref()))
         .map_err(|e| {
-            anyhow::anyhow!(
-                "{}\n(the backup's manifests or chain cannot be read, so its files were not checked)",
-                c.secrets.scrub(&e.to_string())
+            c.error(&e).context(
+                "the backup's manifests or chain cannot be read, so its files were not checked",
             )
         })?;
     println!(
