@@ -40,7 +40,8 @@ fn detached_backup_returns_only_the_job_id_and_show_jobs_redacts() {
             "started",
             "finished",
             "fraction_completed",
-            "error"
+            "error",
+            "schedule_id"
         ]
     );
     let types: Vec<_> = jobs.columns.iter().map(|c| c.type_name.as_str()).collect();

@@ -5,7 +5,11 @@
 //! catalog, protected timestamps, clock, job records) with every node's
 //! `nodelocal://<id>/` directory as external storage, and installs a
 //! [`BackupStatementHandler`] that runs `BACKUP`, `RESTORE`, `SHOW BACKUPS`,
-//! `SHOW BACKUP`, `SHOW JOBS` and job control for [`crate::Session::execute`].
+//! `SHOW BACKUP`, `SHOW JOBS`, job control and the schedule statements
+//! (`CREATE SCHEDULE FOR BACKUP`, `SHOW SCHEDULES`, `PAUSE | RESUME | DROP
+//! SCHEDULE`, kept in the cluster's schedule table) for
+//! [`crate::Session::execute`]. The scheduler that runs schedules shares the
+//! executor: see [`Cluster::start_scheduler`].
 //!
 //! # Blocking
 //!
@@ -45,6 +49,12 @@ impl Cluster {
     /// Routes backup statements of every session to a `backup-sql`
     /// executor over this cluster (see [`install_backup_statements`]).
     pub fn enable_backup_statements(&self) -> Result<(), ClusterError> {
+        self.install_executor().map(|_| ())
+    }
+
+    /// Builds a new executor over this cluster, installs it as the backup
+    /// statement handler (replacing any earlier one) and returns it.
+    pub(crate) fn install_executor(&self) -> Result<Arc<BackupStatements>, ClusterError> {
         let mut dirs = HashMap::new();
         for node in self.nodes() {
             dirs.insert(node.id, self.node_dir(node.id)?);
@@ -69,9 +79,13 @@ impl Cluster {
             BackupSettings::default(),
             RestoreSettings::default(),
         )
-        .map_err(|e| ClusterError::Invalid(e.to_string()))?;
-        self.set_backup_handler(Arc::new(Handler { statements }));
-        Ok(())
+        .map_err(|e| ClusterError::Invalid(e.to_string()))?
+        .with_schedules(Arc::new(self.clone()));
+        let statements = Arc::new(statements);
+        self.set_backup_handler(Arc::new(Handler {
+            statements: statements.clone(),
+        }));
+        Ok(statements)
     }
 
     /// Removes the backup statement handler, releasing its hold on the cluster.
@@ -82,7 +96,7 @@ impl Cluster {
 
 /// The installed handler.
 struct Handler {
-    statements: BackupStatements,
+    statements: Arc<BackupStatements>,
 }
 
 impl BackupStatementHandler for Handler {
@@ -91,13 +105,7 @@ impl BackupStatementHandler for Handler {
         ctx: &BackupContext<'_>,
         statement: Statement,
     ) -> Result<QueryResult, SqlError> {
-        let kv = KvTxn::new(ctx.cluster, ctx.cluster.now()?);
-        let snap = Snapshot::load(&kv)?;
-        let sql_ctx = Session {
-            user: ctx.user,
-            database: ctx.database,
-            snap,
-        };
+        let sql_ctx = Session::new(ctx.cluster, ctx.user, ctx.database)?;
         let tag = tag_of(&statement);
         let out = self
             .statements
@@ -109,10 +117,27 @@ impl BackupStatementHandler for Handler {
 
 /// The session as `backup-sql` sees it: the user, the database, and the
 /// catalog as of the statement's start for privilege checks.
-struct Session<'a> {
+pub(crate) struct Session<'a> {
     user: &'a str,
     database: &'a str,
     snap: Snapshot,
+}
+
+impl<'a> Session<'a> {
+    /// `user` in `database`, with the catalog as of now.
+    pub(crate) fn new(
+        cluster: &Cluster,
+        user: &'a str,
+        database: &'a str,
+    ) -> Result<Session<'a>, ClusterError> {
+        let kv = KvTxn::new(cluster, cluster.now()?);
+        let snap = Snapshot::load(&kv).map_err(|e| ClusterError::Invalid(e.to_string()))?;
+        Ok(Session {
+            user,
+            database,
+            snap,
+        })
+    }
 }
 
 impl SqlContext for Session<'_> {
@@ -165,6 +190,12 @@ fn tag_of(statement: &Statement) -> Tag {
             backup_sql::ast::JobCommand::Pause => "PAUSE JOBS",
             backup_sql::ast::JobCommand::Resume => "RESUME JOBS",
             backup_sql::ast::JobCommand::Cancel => "CANCEL JOBS",
+        }),
+        Statement::CreateSchedule(_) => Tag::Fixed("CREATE SCHEDULE FOR BACKUP"),
+        Statement::ControlSchedule { command, .. } => Tag::Fixed(match command {
+            backup_sql::ast::ScheduleCommand::Pause => "PAUSE SCHEDULES",
+            backup_sql::ast::ScheduleCommand::Resume => "RESUME SCHEDULES",
+            backup_sql::ast::ScheduleCommand::Drop => "DROP SCHEDULES",
         }),
         _ => Tag::Rows("SHOW"),
     }

@@ -37,8 +37,9 @@
 //! - schedules: [`ScheduleRecord`]s in the system table
 //!   `system.scheduled_jobs` (id 6), through [`Cluster::create_schedule`],
 //!   [`Cluster::update_schedule`], [`Cluster::schedule`],
-//!   [`Cluster::schedules`] and [`Cluster::drop_schedule`] (the scheduler
-//!   that runs them is not part of this crate yet).
+//!   [`Cluster::schedules`] and [`Cluster::drop_schedule`]; the
+//!   [`scheduler`] runs backup schedules while the cluster is up
+//!   ([`Cluster::start_scheduler`]).
 //!
 //! Every system table (ids 1-6: descriptors, users and roles, zone configs,
 //! settings, jobs, schedules) is ordinary MVCC data inside
@@ -148,6 +149,7 @@ pub mod password;
 mod ranges;
 mod records;
 mod schedules;
+pub mod scheduler;
 pub mod sql;
 
 pub use backup_statements::install_backup_statements;
@@ -159,6 +161,7 @@ pub use hlc::Hlc;
 pub use mvcc::{KeyValue, Txn};
 pub use password::{PasswordHash, ScramVerifier};
 pub use ranges::RangeState;
+pub use scheduler::{Scheduler, SchedulerHandle};
 pub use schedules::{ScheduleId, ScheduleRecord};
 pub use sql::{
     BackupContext, BackupStatementHandler, ColumnType, QueryResult, Session, SqlError, Value,

@@ -6,9 +6,26 @@
 //! key), its value a versioned binary encoding of [`ScheduleRecord`]. Like job
 //! records they persist with the store, read as of any time
 //! ([`Cluster::schedules_at`]) and travel in a backup of
-//! [`crate::catalog::system_spans`]. This module only stores schedules; it
-//! does not run them.
+//! [`crate::catalog::system_spans`].
+//!
+//! The cluster is also `backup-exec`'s [`ScheduleStore`]: a
+//! [`BackupSchedule`] is stored as a record whose `schedule_expr` is its
+//! recurrence and whose `payload` and `state` are the encodings of its
+//! [`backup_exec::schedule::ScheduleDetails`] and
+//! [`backup_exec::schedule::ScheduleState`]. The scheduler that runs them
+//! is in [`crate::scheduler`].
+//!
+//! # For other writers of schedule records (a cluster restore)
+//!
+//! A record's fields mean the same to every writer: `paused` pauses the
+//! schedule (set it with [`Cluster::update_schedule`]; `RESUME SCHEDULE`
+//! clears it), `next_run` is when it runs next (`None` while paused), and
+//! an empty `state` resets what the scheduler remembers (running jobs,
+//! protected chain) — the right thing for schedules restored into another
+//! cluster, whose jobs and protections are not there.
 
+use backup_exec::HostError;
+use backup_exec::schedule::{BackupSchedule, ScheduleDetails, ScheduleState, ScheduleStore};
 use backup_format::Timestamp;
 
 use crate::catalog::SCHEDULES_TABLE_ID;
@@ -23,7 +40,8 @@ const SCHEDULE_ENCODING: u8 = 1;
 /// A schedule id (never handed out twice).
 pub type ScheduleId = u64;
 
-/// One schedule.
+/// One schedule, as stored. This shape is stable: other writers (a cluster
+/// restore) may rely on it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScheduleRecord {
     /// Its id ([`Cluster::create_schedule`] assigns it; ignored on input).
@@ -38,10 +56,44 @@ pub struct ScheduleRecord {
     pub next_run: Option<Timestamp>,
     /// A paused schedule does not run.
     pub paused: bool,
-    /// What it runs, opaque to the cluster (the backup statement or spec).
+    /// What it runs, opaque to the cluster (for backup schedules, the
+    /// encoded `ScheduleDetails`: the backup statement and the policies).
     pub payload: Vec<u8>,
-    /// The executor's state, opaque to the cluster.
+    /// The executor's state, opaque to the cluster (for backup schedules,
+    /// the encoded `ScheduleState`; empty: no history).
     pub state: Vec<u8>,
+}
+
+impl ScheduleRecord {
+    /// The record of a backup schedule.
+    pub fn from_backup_schedule(s: &BackupSchedule) -> ScheduleRecord {
+        ScheduleRecord {
+            id: s.id,
+            label: s.label.clone(),
+            owner: s.owner.clone(),
+            schedule_expr: s.recurrence.clone(),
+            next_run: s.next_run,
+            paused: s.paused,
+            payload: s.details.encode(),
+            state: s.state.encode(),
+        }
+    }
+
+    /// The backup schedule this record holds (an error if it holds none).
+    pub fn to_backup_schedule(&self) -> Result<BackupSchedule, ClusterError> {
+        let corrupt =
+            |e: backup_exec::ExecError| ClusterError::Corrupt(format!("schedule {}: {e}", self.id));
+        Ok(BackupSchedule {
+            id: self.id,
+            label: self.label.clone(),
+            owner: self.owner.clone(),
+            recurrence: self.schedule_expr.clone(),
+            next_run: self.next_run,
+            paused: self.paused,
+            details: ScheduleDetails::decode(&self.payload).map_err(corrupt)?,
+            state: ScheduleState::decode(&self.state).map_err(corrupt)?,
+        })
+    }
 }
 
 impl Cluster {
@@ -120,6 +172,63 @@ impl Cluster {
             records::write(self, SCHEDULES_TABLE_ID, id, None)?;
             Ok(())
         })
+    }
+}
+
+impl ScheduleStore for Cluster {
+    fn create(&self, schedule: &BackupSchedule) -> Result<u64, HostError> {
+        Ok(self.create_schedule(&ScheduleRecord::from_backup_schedule(schedule))?)
+    }
+
+    fn update(
+        &self,
+        id: u64,
+        change: &mut dyn FnMut(&mut BackupSchedule) -> Result<(), HostError>,
+    ) -> Result<BackupSchedule, HostError> {
+        let mut refused = None;
+        let written = self.update_schedule(id, |rec| {
+            let mut s = rec.to_backup_schedule()?;
+            if let Err(e) = change(&mut s) {
+                let msg = e.to_string();
+                refused = Some(e);
+                return Err(ClusterError::Invalid(msg));
+            }
+            *rec = ScheduleRecord::from_backup_schedule(&s);
+            Ok(())
+        });
+        match (written, refused) {
+            (Ok(rec), _) => Ok(rec.to_backup_schedule()?),
+            (Err(_), Some(e)) => Err(e),
+            (Err(ClusterError::UnknownSchedule(id)), None) => {
+                Err(HostError::NotFound(format!("schedule {id}")))
+            }
+            (Err(e), None) => Err(e.into()),
+        }
+    }
+
+    fn get(&self, id: u64) -> Result<Option<BackupSchedule>, HostError> {
+        Ok(self
+            .schedule(id)?
+            .map(|r| r.to_backup_schedule())
+            .transpose()?)
+    }
+
+    /// Every backup schedule; records that hold none are left out.
+    fn list(&self) -> Result<Vec<BackupSchedule>, HostError> {
+        Ok(self
+            .schedules()?
+            .iter()
+            .filter_map(|r| r.to_backup_schedule().ok())
+            .collect())
+    }
+
+    fn delete(&self, id: u64) -> Result<(), HostError> {
+        match self.drop_schedule(id) {
+            Err(ClusterError::UnknownSchedule(id)) => {
+                Err(HostError::NotFound(format!("schedule {id}")))
+            }
+            r => Ok(r?),
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 
 mod plan;
 mod resolve;
+mod schedule;
 mod scrub;
 mod show;
 
@@ -125,6 +126,7 @@ pub struct BackupStatements {
     host: Host,
     backups: BackupJobs,
     restores: RestoreJobs,
+    schedules: Option<Arc<dyn backup_exec::schedule::ScheduleStore>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -152,6 +154,7 @@ impl BackupStatements {
             backups: BackupJobs::new(host.clone(), backup),
             restores: RestoreJobs::new(host.clone(), ingest, restore),
             host,
+            schedules: None,
             runtime: Some(runtime),
         })
     }
@@ -216,12 +219,14 @@ impl BackupStatements {
             Statement::ControlJob { command, job } => {
                 self.control_job(ctx, *command, job_id(job)?).await
             }
-            Statement::CreateSchedule(_)
-            | Statement::ShowSchedules { .. }
-            | Statement::ShowSchedule { .. }
-            | Statement::ControlSchedule { .. } => Err(SqlError::Unsupported(
-                "backup schedules are not supported yet".into(),
-            )),
+            Statement::CreateSchedule(c) => self.create_schedule(ctx, c).await,
+            Statement::ShowSchedules { filter } => self.show_schedules(ctx, *filter, None),
+            Statement::ShowSchedule { schedule } => {
+                self.show_schedules(ctx, None, Some(schedule::schedule_id(schedule)?))
+            }
+            Statement::ControlSchedule { command, schedule } => {
+                self.control_schedule(ctx, *command, schedule::schedule_id(schedule)?)
+            }
         }
     }
 
