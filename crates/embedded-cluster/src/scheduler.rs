@@ -12,7 +12,8 @@
 //! due schedules, starts their backups through the same path as SQL
 //! `BACKUP` (the schedule's statement, detached, as its owner), records the
 //! job ids, applies `on_execution_failure` and `on_previous_running`, keeps
-//! the pair's chain protected, and writes each schedule's state back to the
+//! the pair's chain protected (its tables' spans and the descriptor table,
+//! which an incremental reads as of the chain's end), and writes each schedule's state back to the
 //! schedule table, so schedules and their progress survive a restart. On
 //! start, scheduled jobs left `running` by an earlier process are resumed
 //! from their checkpoints.
@@ -45,8 +46,10 @@ use backup_format::Timestamp;
 use backup_sql::BackupStatements;
 
 use crate::backup_statements::Session;
+use crate::catalog::DESCRIPTOR_TABLE_ID;
 use crate::cluster::Cluster;
 use crate::error::ClusterError;
+use crate::keys;
 
 /// How often the background scheduler ticks by default.
 pub const DEFAULT_TICK_INTERVAL: Duration = Duration::from_secs(1);
@@ -66,9 +69,11 @@ impl Cluster {
     /// process are resumed.
     pub fn scheduler(&self) -> Result<Scheduler, ClusterError> {
         let statements = self.install_executor()?;
-        let runner = statements
+        let mut runner = statements
             .schedule_runner()
             .ok_or_else(|| ClusterError::Invalid("the executor keeps no schedules".into()))?;
+        // A chain's incremental reads descriptors as of the chain's end.
+        runner.catalog_spans = vec![keys::table_span(DESCRIPTOR_TABLE_ID)];
         let scheduler = Scheduler {
             cluster: self.clone(),
             statements,

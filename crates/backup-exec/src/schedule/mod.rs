@@ -20,7 +20,8 @@
 //! # The protected chain
 //!
 //! A pair keeps the end time of its chain's newest backup protected between
-//! runs (in the full schedule's [`ScheduleState::chain`]), so an incremental
+//! runs (in the full schedule's [`ScheduleState::chain`]), over the backed-up
+//! spans and the host's catalog spans ([`ScheduleRunner::catalog_spans`]), so an incremental
 //! never finds its start time below the GC threshold after a slow or missed
 //! run. A run of a pair protects its end time when it starts; when it
 //! succeeds that protection becomes the chain's and the older one is

@@ -67,6 +67,10 @@ pub struct ScheduleRunner {
     pub protector: Arc<dyn Protector>,
     /// The clock schedules are due by.
     pub clock: Arc<dyn Clock>,
+    /// Spans the host reads its catalog from as of a past time (an
+    /// incremental checks its tables as of the chain's end): the chain
+    /// protects them along with the backed-up data.
+    pub catalog_spans: Vec<Span>,
 }
 
 impl ScheduleRunner {
@@ -242,8 +246,12 @@ impl ScheduleRunner {
             Err(_) => (Vec::new(), record.created),
         };
         let protection = match s.details.pair {
-            Some(_) => self.protect(&spans, end_time),
-            None => None,
+            Some(_) if !spans.is_empty() => {
+                let mut all = spans;
+                all.extend(self.catalog_spans.iter().cloned());
+                self.protect(&all, end_time)
+            }
+            _ => None,
         };
         Ok(RunningJob {
             job,

@@ -59,13 +59,15 @@ impl BackupStatements {
     }
 
     /// The scheduler over this executor's host and schedule store (`None`
-    /// without [`BackupStatements::with_schedules`]).
+    /// without [`BackupStatements::with_schedules`]); set its
+    /// `catalog_spans` to the host's catalog spans.
     pub fn schedule_runner(&self) -> Option<ScheduleRunner> {
         Some(ScheduleRunner {
             schedules: self.schedules.clone()?,
             jobs: self.host.jobs.clone(),
             protector: self.host.protector.clone(),
             clock: self.host.clock.clone(),
+            catalog_spans: Vec::new(),
         })
     }
 
