@@ -122,6 +122,7 @@ pub async fn serve_connection(
         id,
         worker,
         in_transaction: false,
+        executed: 0,
         extended: Extended::default(),
     };
     let result = conn.run(&mut r, &mut out).await;
@@ -137,6 +138,8 @@ pub struct Connection {
     pub worker: SessionWorker,
     /// Whether the session has a transaction open.
     pub in_transaction: bool,
+    /// How many statements the session has run.
+    pub executed: u64,
     /// Prepared statements, portals and the error state of a batch.
     pub extended: Extended,
 }
@@ -199,8 +202,14 @@ impl Connection {
             in_transaction,
         } = self.worker.execute(sql.to_string()).await?;
         self.in_transaction = in_transaction;
+        self.executed += 1;
         if let Err(e) = &result {
-            debug!(conn = self.id, sqlstate = sqlstate::of(e), error = %e, "statement failed");
+            debug!(
+                conn = self.id,
+                sqlstate = sqlstate::of(e),
+                error = %statements::redact_message(&e.to_string(), sql),
+                "statement failed"
+            );
         }
         Ok(result)
     }

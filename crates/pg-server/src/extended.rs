@@ -3,10 +3,14 @@
 //! The cluster runs SQL text, so a Bind substitutes its parameters into the
 //! statement as literals (text parameters as quoted strings). A statement
 //! runs when its portal is first described or executed; its rows are then
-//! handed out by Execute, `max_rows` at a time. Describing a prepared
-//! statement (before any parameters) runs it only when it just reads,
-//! with NULL for each parameter, to learn its columns; BACKUP and RESTORE
-//! have known columns.
+//! handed out by Execute, `max_rows` at a time.
+//!
+//! Describing a prepared statement (before any parameters) runs it when it
+//! just reads, with NULL for each parameter, to learn its columns (BACKUP
+//! and RESTORE have known columns). A statement without parameters keeps
+//! that result, and its first Bind uses it if nothing ran on the connection
+//! in between, so a statement such as `SELECT nextval('s')` runs once. The
+//! types described are the types the rows are then sent as.
 
 use std::collections::HashMap;
 
@@ -33,13 +37,29 @@ struct Prepared {
     param_types: Vec<i32>,
     /// Columns learned by a Describe.
     columns: Option<Vec<(String, String)>>,
+    /// The result of running it for a Describe, and the connection's
+    /// statement count right after.
+    probe: Option<(u64, QueryResult)>,
 }
 
 /// A bound statement.
 struct Portal {
     sql: String,
     result_formats: Vec<i16>,
+    /// The columns its statement was described with, if it was.
+    described: Option<Vec<(String, String)>>,
     state: PortalState,
+}
+
+/// The columns rows are sent as: as described, else as the result has them.
+fn columns_of<'a>(
+    described: &'a Option<Vec<(String, String)>>,
+    result: &'a QueryResult,
+) -> &'a [(String, String)] {
+    match described {
+        Some(d) if d.len() == result.columns.len() => d,
+        _ => &result.columns,
+    }
 }
 
 enum PortalState {
@@ -115,6 +135,7 @@ impl Connection {
                         sql,
                         param_types,
                         columns: None,
+                        probe: None,
                     },
                 );
                 out.parse_complete();
@@ -126,8 +147,13 @@ impl Connection {
                 params,
                 result_formats,
             } => {
-                let Some(p) = self.extended.statements.get(&statement) else {
+                let executed = self.executed;
+                let Some(p) = self.extended.statements.get_mut(&statement) else {
                     return Ok(Err(no_statement(&statement)));
+                };
+                let state = match p.probe.take() {
+                    Some((at, result)) if at == executed => PortalState::Ran { result, sent: 0 },
+                    _ => PortalState::Pending,
                 };
                 if params.len() != p.param_types.len() {
                     return Ok(Err(BatchError(
@@ -162,7 +188,8 @@ impl Connection {
                     Portal {
                         sql,
                         result_formats,
-                        state: PortalState::Pending,
+                        described: p.columns.clone(),
+                        state,
                     },
                 );
                 out.bind_complete();
@@ -180,7 +207,7 @@ impl Connection {
                 match &portal.state {
                     PortalState::Ran { result, .. } if !result.columns.is_empty() => {
                         out.row_description(&types::fields(
-                            &result.columns,
+                            columns_of(&portal.described, result),
                             &portal.result_formats,
                         ));
                     }
@@ -222,13 +249,20 @@ impl Connection {
             None => {
                 let sql = p.sql.clone();
                 let n = p.param_types.len();
+                let mut probe_result = None;
                 let columns = match known_columns(&sql) {
                     Some(c) => c,
                     None if !sql.is_empty() && statements::is_read_only(&sql) => {
                         let nulls = vec!["NULL".to_string(); n];
                         let probe = statements::substitute(&sql, &nulls).unwrap_or_default();
                         match self.execute(&probe).await? {
-                            Ok(r) => r.columns,
+                            Ok(r) => {
+                                let columns = r.columns.clone();
+                                if n == 0 {
+                                    probe_result = Some((self.executed, r));
+                                }
+                                columns
+                            }
                             // Without parameters the error is the statement's own.
                             Err(e) if n == 0 => return Ok(Err(BatchError::from(&e))),
                             Err(_) => Vec::new(),
@@ -238,6 +272,7 @@ impl Connection {
                 };
                 if let Some(p) = self.extended.statements.get_mut(name) {
                     p.columns = Some(columns.clone());
+                    p.probe = probe_result;
                 }
                 columns
             }
@@ -284,7 +319,13 @@ impl Connection {
         let Some(portal) = self.extended.portals.get_mut(name) else {
             return Ok(Err(no_portal(name)));
         };
-        let PortalState::Ran { result, sent } = &mut portal.state else {
+        let Portal {
+            described,
+            result_formats,
+            state,
+            ..
+        } = portal;
+        let PortalState::Ran { result, sent } = state else {
             out.empty_query();
             return Ok(Ok(()));
         };
@@ -293,7 +334,7 @@ impl Connection {
             Ok(n) if n > 0 => (*sent + n).min(total),
             _ => total,
         };
-        let fields = types::fields(&result.columns, &portal.result_formats);
+        let fields = types::fields(columns_of(described, result), result_formats);
         if let Err(m) = send_rows(out, result, &fields, *sent, to).await {
             return Ok(Err(BatchError(sqlstate::INTERNAL_ERROR, m)));
         }

@@ -221,18 +221,29 @@ impl PgServer {
 }
 
 /// Serves `cluster` on `addr` until `shutdown` is triggered, on a runtime
-/// of its own; blocks the calling thread. What `backup-cli start` runs.
+/// of its own; blocks the calling thread. What `backup-cli start` runs
+/// (to print the address first, use [`PgServer::bind`], then
+/// [`PgServer::local_addr`] and [`PgServer::serve_blocking`]).
 pub fn serve_blocking(
     cluster: Cluster,
     addr: impl ToSocketAddrs,
     shutdown: ShutdownHandle,
 ) -> Result<(), PgServerError> {
-    let server = PgServer::bind(cluster, addr)?.with_shutdown(shutdown);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("pg-server")
-        .enable_io()
-        .build()
-        .map_err(|e| PgServerError::Runtime(e.to_string()))?;
-    runtime.block_on(server.serve())
+    PgServer::bind(cluster, addr)?
+        .with_shutdown(shutdown)
+        .serve_blocking()
+}
+
+impl PgServer {
+    /// [`PgServer::serve`] on a runtime of its own; blocks the calling
+    /// thread (which must not be inside a tokio runtime) until shut down.
+    pub fn serve_blocking(self) -> Result<(), PgServerError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("pg-server")
+            .enable_io()
+            .build()
+            .map_err(|e| PgServerError::Runtime(e.to_string()))?;
+        runtime.block_on(self.serve())
+    }
 }

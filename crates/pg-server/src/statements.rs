@@ -246,6 +246,34 @@ pub fn redacted(sql: &str) -> String {
     out
 }
 
+/// An error message about `sql` with every string literal of `sql` masked,
+/// for the logs (messages may quote the statement's text).
+pub fn redact_message(message: &str, sql: &str) -> String {
+    let mut literals = Vec::new();
+    Scan::new(sql).run(|e| {
+        if let Event::Quoted(s, e) = e {
+            let inner = sql[s..e].trim_start_matches(['e', 'E']);
+            let inner = &inner[1..inner.len() - 1];
+            if !inner.is_empty() {
+                literals.push(inner.to_string());
+                literals.push(inner.replace("''", "'"));
+            }
+        }
+    });
+    if let Some(rest) = sql.get(sql.rfind('\'').map_or(sql.len(), |q| q + 1)..) {
+        // An unterminated literal: its text may be quoted too.
+        if sql.matches('\'').count() % 2 == 1 && !rest.is_empty() {
+            literals.push(rest.to_string());
+        }
+    }
+    literals.sort_by_key(|l| std::cmp::Reverse(l.len()));
+    let mut out = message.to_string();
+    for l in literals {
+        out = out.replace(&l, "***");
+    }
+    out
+}
+
 /// Whether the statement only reads (so the server may run it to learn its
 /// columns before the client asks for rows).
 pub fn is_read_only(sql: &str) -> bool {
@@ -312,6 +340,17 @@ mod tests {
         assert!(!b.contains("topsecret"), "{b}");
         assert!(b.contains("bucket"), "{b}");
         assert_eq!(redacted("select 'unterminated"), "select '***");
+    }
+
+    #[test]
+    fn error_messages_lose_the_literals_of_their_statement() {
+        let sql = "CREATE USER a WITH PASSWORD 'pw-1' bogus";
+        assert_eq!(
+            redact_message("syntax error near 'pw-1' bogus", sql),
+            "syntax error near '***' bogus"
+        );
+        assert_eq!(redact_message("x: sec'ret", "select 'sec''ret'"), "x: ***");
+        assert_eq!(redact_message("near: abc", "select 'abc"), "near: ***");
     }
 
     #[test]

@@ -89,6 +89,30 @@ async fn prepared_statements_parameters_and_binary_results() {
         .unwrap();
     assert_eq!(rows[0].get::<_, i64>(0), 0);
 
+    // Rows go with the types the statement was described with, even where
+    // the cluster only learns a computed column's type from its values.
+    let doubled = c
+        .prepare_typed(
+            "SELECT id * 2 AS d FROM accounts WHERE id = $1",
+            &[Type::INT8],
+        )
+        .await
+        .unwrap();
+    let ty = doubled.columns()[0].type_().clone();
+    let row = c.query_one(&doubled, &[&2i64]).await.unwrap();
+    if ty == Type::INT8 {
+        assert_eq!(row.get::<_, i64>(0), 4);
+    } else {
+        assert_eq!(ty, Type::TEXT);
+        assert_eq!(row.get::<_, String>(0), "4");
+    }
+
+    // Describing a prepared statement does not consume a sequence value.
+    c.batch_execute("CREATE SEQUENCE s").await.unwrap();
+    let next = c.prepare("SELECT nextval('s')").await.unwrap();
+    assert_eq!(c.query_one(&next, &[]).await.unwrap().get::<_, i64>(0), 1);
+    assert_eq!(c.query_one(&next, &[]).await.unwrap().get::<_, i64>(0), 2);
+
     // A portal read two rows at a time.
     let mut c = c;
     let tx = c.transaction().await.unwrap();

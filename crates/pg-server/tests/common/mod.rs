@@ -47,14 +47,7 @@ impl TestServer {
             .with_config(config);
         let addr = server.local_addr();
         let shutdown = server.shutdown_handle();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_io()
-                .build()
-                .unwrap();
-            rt.block_on(server.serve()).unwrap();
-        });
+        let thread = std::thread::spawn(move || server.serve_blocking().unwrap());
         TestServer {
             addr,
             cluster,
