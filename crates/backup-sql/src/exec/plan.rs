@@ -118,6 +118,11 @@ impl BackupStatements {
             .filter(|d| !d.exclude_data_from_backup)
             .flat_map(|d| d.spans.iter().cloned())
             .collect();
+        let index_spans = descriptors
+            .iter()
+            .filter(|d| !d.exclude_data_from_backup)
+            .flat_map(|d| self.host.catalog.index_spans(d))
+            .collect();
         let mut uris = texts("URI", &b.to)?.into_iter();
         let collection = uris.next().unwrap_or_default();
         let layer = match &b.subdir {
@@ -131,7 +136,7 @@ impl BackupStatements {
             user: ctx.user(),
             descriptors,
             spans,
-            index_spans: Vec::new(),
+            index_spans,
             full_cluster: matches!(b.targets, Targets::Cluster),
             end_time,
             destination: Destination {
@@ -295,6 +300,11 @@ impl BackupStatements {
                 RestoreTargets::Tables(ids)
             }
         };
+        let index_spans = backup
+            .iter()
+            .filter(|d| targets == RestoreTargets::Cluster || rewrites.contains_key(&d.id))
+            .flat_map(|d| self.host.catalog.index_spans(d))
+            .collect();
         let detached = flag("detached", &o.detached)?;
         let spec = RestoreSpec {
             description: stmt.redacted().to_string(),
@@ -302,8 +312,8 @@ impl BackupStatements {
             source,
             as_of,
             targets,
+            index_spans,
             rewrites,
-            index_spans: Vec::new(),
             options: RestoreOptions {
                 skip_missing_foreign_keys: flag(
                     "skip_missing_foreign_keys",

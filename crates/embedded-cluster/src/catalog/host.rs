@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use backup_exec::{Catalog, HostError};
-use backup_format::{Descriptor, DescriptorId, Timestamp};
+use backup_format::{Descriptor, DescriptorId, Span, Timestamp};
 
 use super::{
     FIRST_USER_ID, Snapshot, decode_desc, descriptor_key, encode_desc, to_backup_descriptor,
@@ -122,5 +122,21 @@ impl Catalog for Cluster {
 
     fn allocate_descriptor_ids(&self, count: usize) -> Result<Vec<DescriptorId>, HostError> {
         Ok(self.allocate_ids(count)?)
+    }
+
+    fn index_spans(&self, descriptor: &Descriptor) -> Vec<Span> {
+        let Ok(desc) = decode_desc(&descriptor.payload) else {
+            return Vec::new();
+        };
+        let Some(table) = desc.table() else {
+            return Vec::new();
+        };
+        // The primary index comes first and holds the rows.
+        table
+            .indexes
+            .iter()
+            .skip(1)
+            .map(|i| Span::prefix(&crate::keys::index_prefix(descriptor.id, i.id)))
+            .collect()
     }
 }
