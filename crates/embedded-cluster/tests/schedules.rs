@@ -91,7 +91,7 @@ fn create_schedule_returns_one_row_per_schedule_with_secrets_redacted() {
         &format!(
             "CREATE SCHEDULE nightly FOR BACKUP DATABASE shop INTO '{uri}' \
              WITH encryption_passphrase = 'hush' RECURRING '@daily' \
-             WITH SCHEDULE OPTIONS first_run = 'now'"
+             WITH SCHEDULE OPTIONS first_run = 'now', ignore_existing_backups"
         ),
     );
     assert_eq!(r.tag, "CREATE SCHEDULE FOR BACKUP");
@@ -369,15 +369,20 @@ fn failure_policies_retry_reschedule_and_pause() {
     let mut s = c.session("root").unwrap();
     let mut ids = Vec::new();
     for policy in ["retry", "reschedule", "pause"] {
-        // Node 7 does not exist: every run fails.
         ids.push(create(
             &mut s,
             &format!(
-                "CREATE SCHEDULE {policy} FOR BACKUP DATABASE shop INTO 'nodelocal://7/{policy}' \
+                "CREATE SCHEDULE {policy} FOR BACKUP DATABASE shop INTO 'nodelocal://1/{policy}' \
                  RECURRING '@daily' FULL BACKUP ALWAYS \
                  WITH SCHEDULE OPTIONS first_run = 'now', on_execution_failure = '{policy}'"
             ),
         ));
+    }
+    // The destinations break: a file where each collection's directory goes.
+    for policy in ["retry", "reschedule", "pause"] {
+        let path = c.node_dir(1).unwrap().join(policy);
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::write(&path, b"not a directory").unwrap();
     }
     let first = tick(&sched);
     assert_eq!(
@@ -568,5 +573,76 @@ fn schedules_survive_reopening_the_cluster() {
         JobStatus::Succeeded
     );
     drop(sched);
+    c.disable_backup_statements();
+}
+
+#[test]
+fn a_collection_with_backups_needs_ignore_existing_backups() {
+    let (_d, c, _sched) = open();
+    let mut s = c.session("root").unwrap();
+    exec(&mut s, "BACKUP DATABASE shop INTO 'nodelocal://1/taken'");
+    let e = err(
+        &mut s,
+        "CREATE SCHEDULE t FOR BACKUP DATABASE shop INTO 'nodelocal://1/taken' RECURRING '@daily'",
+    );
+    assert!(e.contains("ignore_existing_backups"), "{e}");
+    assert!(schedules(&c).is_empty());
+    exec(
+        &mut s,
+        "CREATE SCHEDULE t FOR BACKUP DATABASE shop INTO 'nodelocal://1/taken' RECURRING '@daily' \
+         WITH SCHEDULE OPTIONS ignore_existing_backups",
+    );
+    assert_eq!(schedules(&c).len(), 2);
+}
+
+#[test]
+fn recurring_never_runs_once() {
+    let (_d, c, sched) = open();
+    let mut s = c.session("root").unwrap();
+    let r = exec(
+        &mut s,
+        "CREATE SCHEDULE once FOR BACKUP DATABASE shop INTO 'nodelocal://1/once' \
+         RECURRING NEVER WITH SCHEDULE OPTIONS first_run = 'now'",
+    );
+    assert_eq!(r.rows.len(), 1);
+    assert_eq!(text(&r.rows[0][4]), "NEVER");
+    assert_eq!(tick(&sched).started.len(), 1);
+    tick(&sched);
+    let once = schedules(&c).remove(0);
+    assert_eq!(once.next_run, None);
+    assert!(once.state.last_success.is_some());
+    jump_to(&c, T0 + 30 * DAY);
+    assert!(tick(&sched).started.is_empty());
+}
+
+#[test]
+fn the_background_scheduler_runs_due_schedules_until_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Cluster::open_default(dir.path()).unwrap();
+    let handle = c.start_scheduler_every(Duration::from_millis(20)).unwrap();
+    let mut s = c.session("root").unwrap();
+    exec(&mut s, "CREATE DATABASE shop");
+    exec(&mut s, "CREATE TABLE shop.items (id INT PRIMARY KEY)");
+    exec(
+        &mut s,
+        "CREATE SCHEDULE bg FOR BACKUP DATABASE shop INTO 'nodelocal://1/bg' \
+         RECURRING '@daily' FULL BACKUP ALWAYS WITH SCHEDULE OPTIONS first_run = 'now'",
+    );
+    // Bounded wait for the thread's tick to start and finish the backup.
+    let mut succeeded = false;
+    for _ in 0..1000 {
+        let jobs = JobStore::list(&c).unwrap();
+        if jobs.iter().any(|j| j.status == JobStatus::Succeeded) {
+            succeeded = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(succeeded, "{:?}", handle.scheduler().last_error());
+    drop(handle);
+    // Stopped: nothing ticks any more, even when the next run is due.
+    jump_to(&c, c.now().unwrap().wall + 2 * DAY);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(JobStore::list(&c).unwrap().len(), 1);
     c.disable_backup_statements();
 }

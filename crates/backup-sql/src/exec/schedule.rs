@@ -17,7 +17,7 @@ use backup_exec::{JobId, JobRecord};
 use backup_format::Timestamp;
 
 use super::resolve::{Names, check_backup_privileges, check_dependencies, resolve_targets};
-use super::{BackupStatements, Datum, ResultSet, SqlContext, text};
+use super::{BackupStatements, Datum, ResultSet, SqlContext, flag, text};
 use crate::ast::{
     Backup, CreateSchedule, Expr, FullBackup, Label, Recurrence as AstRecurrence, ScheduleCommand,
     ScheduleState as StateFilter, Statement, Subdir,
@@ -164,11 +164,23 @@ impl BackupStatements {
         let resolved = resolve_targets(&names, &c.targets, &ctx.current_database())?;
         check_backup_privileges(ctx, &names, &c.targets, &resolved)?;
         check_dependencies(&names, &resolved.ids)?;
+        let o = &c.schedule_options;
         if let Some(uri) = c.to.first() {
-            backup_storage::StorageUri::parse(&text("URI", uri)?)?;
+            let collection = text("URI", uri)?;
+            backup_storage::StorageUri::parse(&collection)?;
+            // A new schedule starts its own chains: it would otherwise add
+            // incrementals to another writer's full backups.
+            if !flag("ignore_existing_backups", &o.ignore_existing_backups)?
+                && !self.show_backups(uri).await?.rows.is_empty()
+            {
+                return Err(SqlError::AlreadyExists(format!(
+                    "backups already exist in {}: schedule into a new location, or add \
+                     WITH SCHEDULE OPTIONS ignore_existing_backups",
+                    backup_storage::redact_uri(&collection)
+                )));
+            }
         }
         let plan = Plan::of(c, now)?;
-        let o = &c.schedule_options;
         let option = |name: &str, e: &Option<Expr>| -> Result<Option<String>, SqlError> {
             e.as_ref().map(|e| text(name, e)).transpose()
         };
