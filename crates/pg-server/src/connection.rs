@@ -12,7 +12,7 @@ use crate::auth::{Verdict, authenticate};
 use crate::extended::Extended;
 use crate::protocol::{FieldDesc, Frontend, Out, Startup, read_message, read_startup};
 use crate::worker::{Outcome, SessionWorker};
-use crate::{PgServerConfig, PgServerError, sqlstate, statements, types};
+use crate::{PgServerConfig, PgServerError, client_settings, sqlstate, statements, types};
 
 /// The version this server reports (psql and drivers key features off it).
 pub const SERVER_VERSION: &str = "13.0.0";
@@ -197,6 +197,9 @@ impl Connection {
         sql: &str,
     ) -> Result<Result<QueryResult, SqlError>, PgServerError> {
         debug!(conn = self.id, statement = %statements::redacted(sql), "executing");
+        if let Some(result) = client_settings::intercept(sql) {
+            return Ok(result);
+        }
         let Outcome {
             result,
             in_transaction,

@@ -49,6 +49,7 @@
 //! ```
 
 mod auth;
+mod client_settings;
 mod connection;
 mod error;
 mod extended;

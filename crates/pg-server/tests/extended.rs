@@ -133,6 +133,15 @@ async fn prepared_statements_parameters_and_binary_results() {
 async fn errors_have_sqlstates_and_the_connection_goes_on() {
     let server = TestServer::start();
     let c = connect(&server, "root", None).await.unwrap();
+    // What drivers set when they connect is accepted, or refused with a reason.
+    c.batch_execute("SET application_name = 'tests'; SET extra_float_digits = 3")
+        .await
+        .unwrap();
+    let e = c
+        .batch_execute("SET TIME ZONE 'Europe/Paris'")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::FEATURE_NOT_SUPPORTED), "{e:?}");
     let e = c.query("SELECT * FROM missing", &[]).await.unwrap_err();
     assert_eq!(e.code(), Some(&SqlState::UNDEFINED_TABLE), "{e:?}");
     let e = c.simple_query("SELEC 1").await.unwrap_err();
