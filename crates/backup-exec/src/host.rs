@@ -22,7 +22,7 @@
 //! retry on a transient error, re-plan on a lease move, refuse below the GC
 //! threshold, fail on anything permanent).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -310,6 +310,48 @@ pub trait Ingest: Send + Sync {
     /// Removes everything ingested into `spans` by a failed or canceled restore
     /// (whose descriptors were never published).
     fn abort(&self, spans: &[Span]) -> Result<(), HostError>;
+
+    /// The ids of the host's own system descriptors (the same in every
+    /// cluster of the host): the system database and the system tables a
+    /// full-cluster backup carries (users, zone configurations, settings,
+    /// schedules). A restore never publishes them nor ingests their keys; a
+    /// full-cluster restore reads their rows as of the restore time and
+    /// hands them to [`Ingest::publish_cluster`]. Default: none.
+    fn system_descriptors(&self) -> BTreeSet<DescriptorId> {
+        BTreeSet::new()
+    }
+
+    /// Publishes a full-cluster restore in one step: `descriptors` as
+    /// [`Ingest::publish`] does (the target's own empty default databases
+    /// give way to the restored ones), and the backed-up rows of the system
+    /// tables written back under the host's policy, with descriptor ids in
+    /// them moved through `ids` (backed-up id -> restored id). Default:
+    /// [`Ingest::publish`], refusing system rows it could not write.
+    fn publish_cluster(
+        &self,
+        descriptors: &[Descriptor],
+        system: &[SystemRows],
+        ids: &IdRewrites,
+    ) -> Result<(), HostError> {
+        let _ = ids;
+        if let Some(t) = system.iter().find(|t| !t.rows.is_empty()) {
+            return Err(HostError::Invalid(format!(
+                "this host cannot restore the rows of system table {}",
+                t.table
+            )));
+        }
+        self.publish(descriptors)
+    }
+}
+
+/// The rows of one system table in a full-cluster backup, as of the restore
+/// time, under their backed-up keys (see [`Ingest::publish_cluster`]).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct SystemRows {
+    /// The system table's descriptor id.
+    pub table: DescriptorId,
+    /// `(key, value)` of every row live at the restore time, in key order.
+    pub rows: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// The id of a job.

@@ -404,7 +404,7 @@ async fn a_type_dependency_cannot_be_skipped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_restore_needs_an_empty_cluster_and_keeps_ids() {
+async fn cluster_restore_needs_an_empty_cluster_and_moves_every_object() {
     let fx = Fixture::new();
     write_round(&fx, 0, 30);
     let end = fx.backup(LayerChoice::NewFull, false, None).await;
@@ -422,25 +422,23 @@ async fn cluster_restore_needs_an_empty_cluster_and_keeps_ids() {
         ingest.clone(),
         backup_exec::RestoreSettings::for_tests(),
     );
-    let mut spec = restore_spec(RestoreTargets::Cluster, None);
-    spec.rewrites.clear();
+    let spec = restore_spec(RestoreTargets::Cluster, None);
     let err = refusing.restore(spec.clone()).await.unwrap_err();
     assert!(
         err.to_string().contains("without user objects") && err.to_string().contains("database7"),
         "{err}"
     );
     assert_nothing_visible(&ingest);
-    // Into an empty one: everything, under the same ids.
+    // Without new ids and a catalog that cannot allocate any: an error.
+    let mut no_ids = spec.clone();
+    no_ids.rewrites.clear();
+    let err = jobs.restore(no_ids).await.unwrap_err();
+    assert!(err.to_string().contains("could not allocate"), "{err}");
+    // Into an empty one: everything, under the new ids.
     jobs.restore(spec).await.unwrap();
     assert_eq!(ingest.published().len(), 6);
-    let all = ingest.visible();
     for t in [51, 52, 53, SEQUENCE] {
-        let mine: std::collections::BTreeMap<_, _> = all
-            .iter()
-            .filter(|(k, _)| table_span(t).contains_key(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        assert_eq!(mine, fx.read_at(t, end));
+        assert_eq!(restored(&ingest, t), fx.read_at(t, end), "table {t}");
     }
 }
 

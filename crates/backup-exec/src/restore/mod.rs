@@ -13,13 +13,17 @@
 //!   across layers (the newest version at or below the restore time wins,
 //!   deletes delete), rekeying, and batched ingest;
 //! - `run`: the job ([`RestoreJobs`]): units in parallel with bounded
-//!   concurrency, one publish at the end, cleanup on failure.
+//!   concurrency, a checkpoint per finished unit, pause, resume and cancel,
+//!   one publish at the end (with the system rows of a full-cluster
+//!   restore, see [`crate::Ingest::publish_cluster`]), cleanup on failure;
+//! - `codec`: the persisted job payload (the spec) and checkpoint.
 //!
 //! Name resolution (`new_db_name`, `into_db`, `RESTORE DATABASE bank`) belongs
 //! to the SQL layer: it reads the chain's descriptors, picks ids and fills
 //! [`RestoreSpec::rewrites`].
 
 mod chain;
+mod codec;
 mod cover;
 mod plan;
 mod read;

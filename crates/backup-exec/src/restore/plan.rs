@@ -22,15 +22,22 @@ pub(crate) struct DescriptorPlan {
     pub(crate) ids: IdRewrites,
     /// Dependencies dropped by a `skip_missing_*` option: (object, dependency).
     pub(crate) dropped: BTreeSet<(DescriptorId, DescriptorId)>,
+    /// The host's system tables in the backup whose rows a full-cluster
+    /// restore writes back (never published, never ingested).
+    pub(crate) system_tables: Vec<Descriptor>,
 }
 
 /// Picks the descriptors of `backup` that `spec` restores and checks their
-/// dependencies. `full_cluster` says whether the backup is of a whole cluster.
+/// dependencies. `full_cluster` says whether the backup is of a whole
+/// cluster; `system` holds the ids of the host's system descriptors
+/// ([`crate::Ingest::system_descriptors`]), which only a full-cluster restore
+/// brings back, as rows.
 pub(crate) fn plan_descriptors(
     host: &Host,
     spec: &RestoreSpec,
     backup: &[Descriptor],
     full_cluster: bool,
+    system: &BTreeSet<DescriptorId>,
 ) -> Result<DescriptorPlan, ExecError> {
     let by_id: BTreeMap<DescriptorId, &Descriptor> = backup.iter().map(|d| (d.id, d)).collect();
     let find = |id: DescriptorId| {
@@ -84,9 +91,34 @@ pub(crate) fn plan_descriptors(
                 ));
             }
             check_cluster_is_empty(host)?;
-            selected.extend(backup.iter().map(|d| d.id));
+            selected.extend(
+                backup
+                    .iter()
+                    .map(|d| d.id)
+                    .filter(|id| !system.contains(id)),
+            );
         }
     }
+    if let Some(d) = selected
+        .iter()
+        .find_map(|id| by_id.get(id).filter(|_| system.contains(id)))
+    {
+        return Err(ExecError::Invalid(format!(
+            "{} {} ({}) belongs to the system: it comes back only with a full cluster restore \
+             (RESTORE FROM ...)",
+            d.kind.as_str(),
+            d.name,
+            d.id
+        )));
+    }
+    let system_tables = match spec.targets {
+        RestoreTargets::Cluster => backup
+            .iter()
+            .filter(|d| system.contains(&d.id) && !d.spans.is_empty())
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    };
     let dropped = check_dependencies(&by_id, &mut selected, &spec.options)?;
     let restored: BTreeMap<DescriptorId, Descriptor> = selected
         .iter()
@@ -97,6 +129,7 @@ pub(crate) fn plan_descriptors(
         restored,
         ids,
         dropped,
+        system_tables,
     })
 }
 
@@ -202,8 +235,10 @@ fn missing_dependency(
     }
 }
 
-/// The new id of every restored descriptor: the spec's, else (cluster
-/// restore) the same id, else freshly allocated by the catalog.
+/// The new id of every restored descriptor: the spec's, else freshly
+/// allocated by the catalog (also in a cluster restore: the target's own
+/// default databases, or data of its dropped tables not yet collected, may
+/// hold the backed-up ids; ids in restored system rows move along).
 fn new_ids(
     host: &Host,
     spec: &RestoreSpec,
@@ -215,9 +250,6 @@ fn new_ids(
         match spec.rewrites.get(id) {
             Some(r) => {
                 ids.insert(*id, r.new_id);
-            }
-            None if spec.targets == RestoreTargets::Cluster => {
-                ids.insert(*id, *id);
             }
             None => unassigned.push(*id),
         }
@@ -295,6 +327,14 @@ impl DescriptorPlan {
             out.push(n);
         }
         Ok(out)
+    }
+
+    /// Spans (backed-up keys) of the system tables whose rows come back.
+    pub(crate) fn system_spans(&self) -> Vec<Span> {
+        self.system_tables
+            .iter()
+            .flat_map(|d| d.spans.iter().cloned())
+            .collect()
     }
 
     /// Spans (backed-up keys) whose data is restored.

@@ -160,8 +160,11 @@ pub(crate) async fn restore_unit(
     unit: WorkUnit,
     ctx: Arc<UnitContext>,
 ) -> Result<UnitStats, ExecError> {
-    let mut batch = Batch::new(ctx.clone());
-    let merged = merge(&unit, &ctx, &mut batch).await;
+    let mut sink = Sink::Ingest(Batch::new(ctx.clone()));
+    let merged = merge(&unit, &ctx, &mut sink).await;
+    let Sink::Ingest(mut batch) = sink else {
+        return Err(ExecError::Internal("restore unit lost its batch".into()));
+    };
     let flushed = match merged {
         Ok(_) => batch.flush().await,
         Err(_) => Ok(()),
@@ -173,11 +176,33 @@ pub(crate) async fn restore_unit(
     Ok(stats)
 }
 
-/// Merges the unit's files and pushes the restored entries into `batch`.
+/// The rows live at the restore time of one unit, under their backed-up
+/// keys (the system rows of a full-cluster restore), in key order.
+pub(crate) async fn read_rows(
+    unit: &WorkUnit,
+    ctx: &UnitContext,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ExecError> {
+    let mut sink = Sink::Rows(Vec::new());
+    merge(unit, ctx, &mut sink).await?;
+    match sink {
+        Sink::Rows(rows) => Ok(rows),
+        Sink::Ingest(_) => Ok(Vec::new()),
+    }
+}
+
+/// Where merged entries go.
+enum Sink {
+    /// Rekeyed and ingested in batches.
+    Ingest(Batch),
+    /// Kept under their backed-up keys.
+    Rows(Vec<(Vec<u8>, Vec<u8>)>),
+}
+
+/// Merges the unit's files and pushes the restored entries into `sink`.
 async fn merge(
     unit: &WorkUnit,
     ctx: &UnitContext,
-    batch: &mut Batch,
+    sink: &mut Sink,
 ) -> Result<UnitStats, ExecError> {
     let mut cursors = Vec::with_capacity(unit.files.len());
     for f in &unit.files {
@@ -203,6 +228,14 @@ async fn merge(
         let Some(value) = e.value else {
             decided = Some(e.key);
             continue; // deleted at the restore time
+        };
+        let batch = match sink {
+            Sink::Rows(rows) => {
+                rows.push((e.key.clone(), value));
+                decided = Some(e.key);
+                continue;
+            }
+            Sink::Ingest(batch) => batch,
         };
         if let Some(new_key) = ctx.rewriter.rewrite(&e.key) {
             if ctx.index_spans.contains_key(&e.key) {

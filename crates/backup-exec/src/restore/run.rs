@@ -1,32 +1,46 @@
 //! Running a restore job: read and validate the chain, plan descriptors and
-//! work units, restore the units in parallel, publish once; on any failure
-//! remove what was ingested, so nothing is half visible.
+//! work units, restore the units in parallel, publish once; on failure or
+//! cancel remove what was ingested, so nothing is half visible.
+//!
+//! A job can be paused (it stops at the next ingest batch, keeping what
+//! finished units ingested, invisible), resumed (from its checkpoint: the
+//! same new ids, finished spans skipped) and canceled (a running job stops
+//! and cleans up; a paused one is cleaned up at once).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use backup_format::SpanSet;
+use backup_format::{Descriptor, Span, SpanSet};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::chain::read_backup;
-use super::cover::{LayerFile, cover};
-use super::plan::plan_descriptors;
-use super::read::{UnitContext, UnitStats, restore_unit};
-use super::spec::{RestoreResult, RestoreSettings, RestoreSpec};
-use crate::backup::Host;
+use super::chain::{BackupChain, read_backup};
+use super::codec::{
+    RestoreCheckpoint, decode_checkpoint, decode_spec, encode_checkpoint, encode_spec,
+};
+use super::cover::{LayerFile, WorkUnit, cover};
+use super::plan::{DescriptorPlan, plan_descriptors};
+use super::read::{UnitContext, UnitStats, read_rows, restore_unit};
+use super::spec::{RestoreResult, RestoreSettings, RestoreSpec, RestoreTargets};
+use crate::backup::{Host, JobControl};
 use crate::error::ExecError;
-use crate::host::{Ingest, JobId, JobKind, JobRecord, JobStatus};
+use crate::host::{HostError, Ingest, JobId, JobKind, JobRecord, JobStatus, SystemRows};
 
-type Running = Arc<Mutex<HashMap<JobId, JoinHandle<Result<RestoreResult, ExecError>>>>>;
+type Outcome = Result<RestoreResult, ExecError>;
 
-/// Starts restore jobs on one host. Cheap to clone.
+struct Running {
+    control: watch::Sender<JobControl>,
+    handle: Option<JoinHandle<Outcome>>,
+}
+
+/// Starts and controls restore jobs on one host. Cheap to clone.
 #[derive(Clone)]
 pub struct RestoreJobs {
     host: Host,
     ingest: Arc<dyn Ingest>,
     settings: RestoreSettings,
-    running: Running,
+    running: Arc<Mutex<HashMap<JobId, Running>>>,
 }
 
 impl RestoreJobs {
@@ -40,35 +54,162 @@ impl RestoreJobs {
         }
     }
 
-    fn running(
-        &self,
-    ) -> MutexGuard<'_, HashMap<JobId, JoinHandle<Result<RestoreResult, ExecError>>>> {
+    fn running(&self) -> MutexGuard<'_, HashMap<JobId, Running>> {
         match self.running.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         }
     }
 
+    /// Whether a task of this registry still runs job `id`.
+    fn live(&self, id: JobId) -> bool {
+        self.running()
+            .get(&id)
+            .is_some_and(|r| r.handle.as_ref().is_none_or(|h| !h.is_finished()))
+    }
+
     /// Registers a restore job and runs it; waits for it unless
     /// `spec.options.detached` (then the id comes back at once, `running`).
-    pub async fn restore(&self, spec: RestoreSpec) -> Result<RestoreResult, ExecError> {
+    pub async fn restore(&self, spec: RestoreSpec) -> Outcome {
         let now = self.host.clock.now();
         let record = JobRecord::started(
             JobKind::Restore,
             spec.redacted_description(),
             spec.user.clone(),
             now,
-            Vec::new(),
+            encode_spec(&spec),
         );
         let id = self.host.jobs.create(&record)?;
-        let this = self.clone();
+        self.start(id, spec).await
+    }
+
+    /// Resumes a paused restore (or a `running` one no process runs any
+    /// more) from its checkpoint: under the same new ids, skipping the spans
+    /// it finished.
+    pub async fn resume(&self, id: JobId) -> Outcome {
+        if self.live(id) {
+            return Err(state_error(id, JobStatus::Running, "it is already running"));
+        }
+        let mut payload = Vec::new();
+        self.host.jobs.update(id, &mut |r| {
+            if r.kind != JobKind::Restore {
+                return Err(HostError::Invalid(format!("job {id} is not a restore")));
+            }
+            match r.status {
+                JobStatus::Paused | JobStatus::Running | JobStatus::PauseRequested => {}
+                s => {
+                    return Err(HostError::Invalid(format!(
+                        "job {id} is {}: only a paused job can be resumed",
+                        s.as_str()
+                    )));
+                }
+            }
+            r.status = JobStatus::Running;
+            r.error = None;
+            payload = r.payload.clone();
+            Ok(())
+        })?;
+        let mut spec = decode_spec(&payload)?;
+        spec.options.detached = false;
+        self.start(id, spec).await
+    }
+
+    /// Asks a running restore to pause: it stops at its next ingest batch;
+    /// what its finished units ingested stays (invisible) for the resume.
+    pub fn pause(&self, id: JobId) -> Result<(), ExecError> {
+        if !self.live(id) {
+            return Err(state_error(
+                id,
+                self.job(id)?.status,
+                "it is not running in this process",
+            ));
+        }
+        self.host.jobs.update(id, &mut |r| match r.status {
+            JobStatus::Running | JobStatus::PauseRequested => {
+                r.status = JobStatus::PauseRequested;
+                Ok(())
+            }
+            s => Err(HostError::Invalid(format!(
+                "job {id} is {}: it is not running",
+                s.as_str()
+            ))),
+        })?;
+        if let Some(job) = self.running().get(&id) {
+            let _ = job.control.send(JobControl::Pause);
+        }
+        Ok(())
+    }
+
+    /// Cancels a restore: a running one stops and removes what it ingested
+    /// (its status is `cancel-requested` until then); a paused one, or a
+    /// `running` one no process runs, is cleaned up and canceled at once.
+    /// Nothing of a canceled restore is visible.
+    pub async fn cancel(&self, id: JobId) -> Result<(), ExecError> {
+        let live = self.live(id);
+        let mut at_once = false;
+        let record = self.host.jobs.update(id, &mut |r| {
+            if r.status.is_terminal() {
+                return Err(HostError::Invalid(format!(
+                    "job {id} is {}: it cannot be canceled",
+                    r.status.as_str()
+                )));
+            }
+            at_once = !live || r.status == JobStatus::Paused;
+            r.status = JobStatus::CancelRequested;
+            Ok(())
+        })?;
+        if !at_once {
+            if let Some(job) = self.running().get(&id) {
+                let _ = job.control.send(JobControl::Cancel);
+            }
+            return Ok(());
+        }
+        let checkpoint = decode_checkpoint(&record.progress)?;
+        clean_up(&self.ingest, checkpoint.new_spans).await?;
+        match self.conclude(id, Err(ExecError::Canceled(id))) {
+            Err(ExecError::Canceled(_)) | Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits for a detached restore started by this registry to stop.
+    pub async fn wait(&self, id: JobId) -> Outcome {
+        let handle = self.running().get_mut(&id).and_then(|r| r.handle.take());
+        let Some(handle) = handle else {
+            return Err(state_error(
+                id,
+                self.job(id)?.status,
+                "this process is not running it",
+            ));
+        };
+        let r = handle
+            .await
+            .map_err(|e| ExecError::Internal(format!("restore job {id}: {e}")));
+        self.running().remove(&id);
+        r?
+    }
+
+    /// The job's record.
+    pub fn job(&self, id: JobId) -> Result<JobRecord, ExecError> {
+        self.host.jobs.get(id)?.ok_or(ExecError::JobNotFound(id))
+    }
+
+    async fn start(&self, id: JobId, spec: RestoreSpec) -> Outcome {
+        let (tx, rx) = watch::channel(JobControl::Run);
         let detached = spec.options.detached;
+        let this = self.clone();
         let handle = tokio::spawn(async move {
-            let r = run_restore(&this, id, &spec).await;
+            let r = run_restore(&this, id, &spec, rx).await;
             this.conclude(id, r)
         });
         if detached {
-            self.running().insert(id, handle);
+            self.running().insert(
+                id,
+                Running {
+                    control: tx,
+                    handle: Some(handle),
+                },
+            );
             return Ok(RestoreResult {
                 job_id: id,
                 status: JobStatus::Running,
@@ -78,47 +219,37 @@ impl RestoreJobs {
                 bytes: 0,
             });
         }
-        handle
+        self.running().insert(
+            id,
+            Running {
+                control: tx,
+                handle: None,
+            },
+        );
+        let r = handle
             .await
-            .map_err(|e| ExecError::Internal(format!("restore job {id}: {e}")))?
+            .map_err(|e| ExecError::Internal(format!("restore job {id}: {e}")));
+        self.running().remove(&id);
+        r?
     }
 
-    /// Waits for a detached restore started by this registry.
-    pub async fn wait(&self, id: JobId) -> Result<RestoreResult, ExecError> {
-        let Some(handle) = self.running().remove(&id) else {
-            let record = self.job(id)?;
-            return Err(ExecError::JobState {
-                id,
-                status: record.status.as_str(),
-                what: "this process is not running it".into(),
-            });
-        };
-        handle
-            .await
-            .map_err(|e| ExecError::Internal(format!("restore job {id}: {e}")))?
-    }
-
-    /// The job's record.
-    pub fn job(&self, id: JobId) -> Result<JobRecord, ExecError> {
-        self.host.jobs.get(id)?.ok_or(ExecError::JobNotFound(id))
-    }
-
-    fn conclude(
-        &self,
-        id: JobId,
-        r: Result<RestoreResult, ExecError>,
-    ) -> Result<RestoreResult, ExecError> {
+    /// Records the outcome of a run in the job store.
+    fn conclude(&self, id: JobId, r: Outcome) -> Outcome {
         let now = self.host.clock.now();
         let (status, error) = match &r {
             Ok(_) => (JobStatus::Succeeded, None),
+            Err(ExecError::Paused(_)) => (JobStatus::Paused, None),
+            Err(ExecError::Canceled(_)) => (JobStatus::Canceled, None),
             Err(e) => (JobStatus::Failed, Some(e.to_string())),
         };
         self.host.jobs.update(id, &mut |rec| {
             rec.status = status;
             rec.error = error.clone();
-            rec.finished = Some(now);
             if status == JobStatus::Succeeded {
                 rec.fraction_completed = 1.0;
+            }
+            if status.is_terminal() {
+                rec.finished = Some(now);
             }
             Ok(())
         })?;
@@ -126,50 +257,46 @@ impl RestoreJobs {
     }
 }
 
-/// One restore, start to end.
+fn state_error(id: JobId, status: JobStatus, what: &str) -> ExecError {
+    ExecError::JobState {
+        id,
+        status: status.as_str(),
+        what: what.to_string(),
+    }
+}
+
+/// One run of a restore, from its checkpoint to the end (or a stop).
 async fn run_restore(
     jobs: &RestoreJobs,
     id: JobId,
     spec: &RestoreSpec,
-) -> Result<RestoreResult, ExecError> {
+    control: watch::Receiver<JobControl>,
+) -> Outcome {
     let host = &jobs.host;
+    let mut checkpoint = decode_checkpoint(&jobs.job(id)?.progress)?;
     let passphrase = spec.options.encryption_passphrase.as_deref();
     let chain = read_backup(host.storage.as_ref(), &spec.source, passphrase).await?;
     let (read_at, used) = chain.restore_time(spec.as_of)?;
-    let layers = &chain.layers[..used];
-    let full_cluster = layers.first().is_some_and(|l| l.manifest.full_cluster);
+    let full_cluster = chain.layers[..used]
+        .first()
+        .is_some_and(|l| l.manifest.full_cluster);
     let backed_up = chain.descriptors(spec.as_of).await?;
-    let plan = plan_descriptors(host, spec, &backed_up, full_cluster)?;
+    // A resumed run writes under the ids the first run picked.
+    let mut effective = spec.clone();
+    for (old, new) in &checkpoint.ids {
+        effective.rewrites.entry(*old).or_default().new_id = *new;
+    }
+    let system = jobs.ingest.system_descriptors();
+    let plan = plan_descriptors(host, &effective, &backed_up, full_cluster, &system)?;
     let rewriter: Arc<dyn crate::host::KeyRewriter> =
         Arc::from(jobs.ingest.key_rewriter(&plan.ids)?);
-    let published = plan.published(&spec.rewrites, rewriter.as_ref())?;
-    let new_spans: Vec<_> = published.iter().flat_map(|d| d.spans.clone()).collect();
-    let wanted = SpanSet::from_spans(plan.data_spans());
-    // The newest layer used must hold every restored span.
-    if let Some(last) = layers.last() {
-        let held = SpanSet::from_spans(last.manifest.spans.iter().cloned());
-        if let Some(s) = wanted.iter().find(|s| !held.covers(s)) {
-            return Err(ExecError::Invalid(format!(
-                "the backup {} does not hold the data of span {s:?}: restore from a backup that contains it",
-                last.dir
-            )));
-        }
+    let published = plan.published(&effective.rewrites, rewriter.as_ref())?;
+    let new_spans: Vec<Span> = published.iter().flat_map(|d| d.spans.clone()).collect();
+    if checkpoint.ids.is_empty() {
+        checkpoint.ids = plan.ids.clone();
+        checkpoint.new_spans = new_spans.clone();
+        save(jobs, id, &checkpoint, None)?;
     }
-    let mut files = Vec::new();
-    for layer in layers {
-        for file in chain.files(layer).await? {
-            if !wanted.overlaps(&file.span) {
-                continue;
-            }
-            let storage = chain.file_storage(layer, &file)?;
-            files.push(Arc::new(LayerFile {
-                path: format!("{}/{}", layer.dir, file.path),
-                file,
-                storage,
-            }));
-        }
-    }
-    let units = cover(&wanted, &files, &jobs.settings);
     let ctx = Arc::new(UnitContext {
         key: chain.key.clone(),
         read_at,
@@ -180,10 +307,19 @@ async fn run_restore(
         settings: jobs.settings.clone(),
         stop: Arc::new(AtomicBool::new(false)),
     });
-    let outcome = match restore_units(jobs, id, units, ctx).await {
-        Ok(stats) => publish(jobs, published).await.map(|()| stats),
-        Err(e) => Err(e),
-    };
+    let watcher = watch_control(control.clone(), ctx.stop.clone());
+    let outcome = async {
+        let (units, system_units) = plan_units(jobs, &chain, used, &plan, &checkpoint).await?;
+        let stats = restore_units(jobs, id, units, &ctx, &mut checkpoint).await;
+        stopped(id, &control)?;
+        let stats = stats?;
+        let system_rows = read_system_rows(&plan, system_units, &ctx).await?;
+        stopped(id, &control)?;
+        publish(jobs, &effective, published, system_rows, &plan).await?;
+        Ok(stats)
+    }
+    .await;
+    watcher.abort();
     match outcome {
         Ok(stats) => Ok(RestoreResult {
             job_id: id,
@@ -193,28 +329,100 @@ async fn run_restore(
             index_entries: stats.index_entries,
             bytes: stats.bytes,
         }),
+        // Paused: what finished units ingested stays (invisible) for the resume.
+        Err(e @ ExecError::Paused(_)) => Err(e),
         Err(e) => {
             // Nothing was published: remove every ingested entry.
-            let ingest = jobs.ingest.clone();
-            let cleaned = tokio::task::spawn_blocking(move || ingest.abort(&new_spans)).await;
-            match cleaned {
-                Ok(Ok(())) => Err(e),
-                Ok(Err(c)) => Err(ExecError::Internal(format!(
+            match clean_up(&jobs.ingest, new_spans).await {
+                Ok(()) => Err(e),
+                Err(c) => Err(ExecError::Internal(format!(
                     "{e}; removing the partly restored data also failed: {c}"
                 ))),
-                Err(c) => Err(ExecError::Internal(format!("{e}; cleanup task: {c}"))),
             }
         }
     }
 }
 
-/// Runs the units with at most `workers` at once; on the first failure the
-/// others stop at their next batch, and this returns once all have stopped.
+/// Sets `stop` once a pause or cancel is asked for.
+fn watch_control(
+    mut control: watch::Receiver<JobControl>,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if *control.borrow_and_update() != JobControl::Run {
+                stop.store(true, Ordering::Relaxed);
+                return;
+            }
+            if control.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// The pause or cancel asked for, as the error that stops the run.
+fn stopped(id: JobId, control: &watch::Receiver<JobControl>) -> Result<(), ExecError> {
+    match *control.borrow() {
+        JobControl::Run => Ok(()),
+        JobControl::Pause => Err(ExecError::Paused(id)),
+        JobControl::Cancel => Err(ExecError::Canceled(id)),
+    }
+}
+
+/// The work units still to do, and those of the system rows (a full-cluster
+/// restore; read whole on every run: they are small).
+async fn plan_units(
+    jobs: &RestoreJobs,
+    chain: &BackupChain,
+    used: usize,
+    plan: &DescriptorPlan,
+    checkpoint: &RestoreCheckpoint,
+) -> Result<(Vec<WorkUnit>, Vec<WorkUnit>), ExecError> {
+    let layers = &chain.layers[..used];
+    let data = SpanSet::from_spans(plan.data_spans());
+    let system = SpanSet::from_spans(plan.system_spans());
+    let all = data.union(&system);
+    // The newest layer used must hold every restored span.
+    if let Some(last) = layers.last() {
+        let held = SpanSet::from_spans(last.manifest.spans.iter().cloned());
+        if let Some(s) = all.iter().find(|s| !held.covers(s)) {
+            return Err(ExecError::Invalid(format!(
+                "the backup {} does not hold the data of span {s:?}: restore from a backup that contains it",
+                last.dir
+            )));
+        }
+    }
+    let mut files = Vec::new();
+    for layer in layers {
+        for file in chain.files(layer).await? {
+            if !all.overlaps(&file.span) {
+                continue;
+            }
+            let storage = chain.file_storage(layer, &file)?;
+            files.push(Arc::new(LayerFile {
+                path: format!("{}/{}", layer.dir, file.path),
+                file,
+                storage,
+            }));
+        }
+    }
+    let todo = data.subtract(&checkpoint.done);
+    Ok((
+        cover(&todo, &files, &jobs.settings),
+        cover(&system, &files, &jobs.settings),
+    ))
+}
+
+/// Runs the units with at most `workers` at once, checkpointing each
+/// finished one; on the first failure (or a pause or cancel) the others stop
+/// at their next batch, and this returns once all have stopped.
 async fn restore_units(
     jobs: &RestoreJobs,
     id: JobId,
-    units: Vec<super::cover::WorkUnit>,
-    ctx: Arc<UnitContext>,
+    units: Vec<WorkUnit>,
+    ctx: &Arc<UnitContext>,
+    checkpoint: &mut RestoreCheckpoint,
 ) -> Result<UnitStats, ExecError> {
     let total = units.len();
     let mut todo = units.into_iter().filter(|u| !u.files.is_empty());
@@ -224,26 +432,29 @@ async fn restore_units(
     let mut done = 0usize;
     let workers = jobs.settings.workers.max(1);
     loop {
-        while first_error.is_none() && set.len() < workers {
+        while first_error.is_none() && !ctx.stop.load(Ordering::Relaxed) && set.len() < workers {
             let Some(unit) = todo.next() else { break };
-            set.spawn(restore_unit(unit, ctx.clone()));
+            let span = unit.span.clone();
+            let c = ctx.clone();
+            set.spawn(async move { (span, restore_unit(unit, c).await) });
         }
         let Some(joined) = set.join_next().await else {
             break;
         };
         match joined {
-            Ok(Ok(s)) => {
+            Ok((span, Ok(s))) => {
                 stats.rows += s.rows;
                 stats.index_entries += s.index_entries;
                 stats.bytes += s.bytes;
                 done += 1;
+                checkpoint.done.insert(span);
                 let fraction = (done as f64 / total.max(1) as f64).min(0.99);
-                jobs.host.jobs.update(id, &mut |r| {
-                    r.fraction_completed = r.fraction_completed.max(fraction);
-                    Ok(())
-                })?;
+                if let Err(e) = save(jobs, id, checkpoint, Some(fraction)) {
+                    ctx.stop.store(true, Ordering::Relaxed);
+                    first_error.get_or_insert(e);
+                }
             }
-            Ok(Err(e)) => {
+            Ok((_, Err(e))) => {
                 ctx.stop.store(true, Ordering::Relaxed);
                 first_error.get_or_insert(e);
             }
@@ -259,13 +470,85 @@ async fn restore_units(
     }
 }
 
+/// Persists the checkpoint (and progress, when given).
+fn save(
+    jobs: &RestoreJobs,
+    id: JobId,
+    checkpoint: &RestoreCheckpoint,
+    fraction: Option<f64>,
+) -> Result<(), ExecError> {
+    let progress = encode_checkpoint(checkpoint);
+    jobs.host.jobs.update(id, &mut |r| {
+        r.progress = progress.clone();
+        if let Some(f) = fraction {
+            r.fraction_completed = r.fraction_completed.max(f);
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// The rows of the system tables at the restore time, per table.
+async fn read_system_rows(
+    plan: &DescriptorPlan,
+    units: Vec<WorkUnit>,
+    ctx: &UnitContext,
+) -> Result<Vec<SystemRows>, ExecError> {
+    let mut out: Vec<SystemRows> = plan
+        .system_tables
+        .iter()
+        .map(|d| SystemRows {
+            table: d.id,
+            rows: Vec::new(),
+        })
+        .collect();
+    for unit in units.iter().filter(|u| !u.files.is_empty()) {
+        for (key, value) in read_rows(unit, ctx).await? {
+            let table = plan
+                .system_tables
+                .iter()
+                .position(|d| d.spans.iter().any(|s| s.contains_key(&key)));
+            if let Some(rows) = table.and_then(|i| out.get_mut(i)) {
+                rows.rows.push((key, value));
+            }
+        }
+    }
+    for t in &mut out {
+        t.rows.sort();
+    }
+    Ok(out)
+}
+
 async fn publish(
     jobs: &RestoreJobs,
-    descriptors: Vec<backup_format::Descriptor>,
+    spec: &RestoreSpec,
+    descriptors: Vec<Descriptor>,
+    system: Vec<SystemRows>,
+    plan: &DescriptorPlan,
 ) -> Result<(), ExecError> {
     let ingest = jobs.ingest.clone();
-    tokio::task::spawn_blocking(move || ingest.publish(&descriptors))
+    let cluster = spec.targets == RestoreTargets::Cluster;
+    let ids = plan.ids.clone();
+    tokio::task::spawn_blocking(move || {
+        if cluster {
+            ingest.publish_cluster(&descriptors, &system, &ids)
+        } else {
+            ingest.publish(&descriptors)
+        }
+    })
+    .await
+    .map_err(|e| ExecError::Internal(format!("publish task: {e}")))??;
+    Ok(())
+}
+
+/// Removes everything ingested into `spans`.
+async fn clean_up(ingest: &Arc<dyn Ingest>, spans: Vec<Span>) -> Result<(), ExecError> {
+    if spans.is_empty() {
+        return Ok(());
+    }
+    let ingest = ingest.clone();
+    tokio::task::spawn_blocking(move || ingest.abort(&spans))
         .await
-        .map_err(|e| ExecError::Internal(format!("publish task: {e}")))??;
+        .map_err(|e| ExecError::Internal(format!("cleanup task: {e}")))??;
     Ok(())
 }

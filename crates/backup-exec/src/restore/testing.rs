@@ -5,13 +5,13 @@
 //! ([`table_key`]); [`MemoryIngest`] rewrites that id, stores ingested
 //! entries, publishes descriptors, and can be told to fail.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use backup_format::{Descriptor, DescriptorId, MvccEntry, Span, Timestamp};
 
-use crate::host::{HostError, IdRewrites, Ingest, KeyRewriter};
+use crate::host::{HostError, IdRewrites, Ingest, KeyRewriter, SystemRows};
 
 const MARKER: u8 = b't';
 const PREFIX_LEN: usize = 9;
@@ -83,6 +83,86 @@ pub struct MemoryIngest {
     pub fail_after_batches: Mutex<Option<usize>>,
     /// Fail `publish`.
     pub fail_publish: Mutex<bool>,
+    /// Ids this host declares as its system descriptors.
+    pub system: Mutex<BTreeSet<DescriptorId>>,
+    /// System rows a full-cluster restore published, with its id map.
+    system_rows: Mutex<Vec<(SystemRows, IdRewrites)>>,
+    /// Blocks every ingest call while closed (see [`Gate`]).
+    pub gate: Gate,
+}
+
+/// A gate ingest calls wait at: tests hold a restore provably mid-run
+/// without guessing timings. Open unless closed.
+#[derive(Default)]
+pub struct Gate {
+    state: Mutex<GateState>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    closed: bool,
+    arrivals: usize,
+    close_at: Option<usize>,
+}
+
+impl Gate {
+    /// Makes ingest calls wait.
+    pub fn close(&self) {
+        lock(&self.state).closed = true;
+    }
+
+    /// Closes the gate when the `n`-th call arrives (that call waits too).
+    pub fn close_at(&self, n: usize) {
+        lock(&self.state).close_at = Some(n);
+    }
+
+    /// Lets waiting and later ingest calls through.
+    pub fn open(&self) {
+        let mut g = lock(&self.state);
+        g.closed = false;
+        g.close_at = None;
+        self.changed.notify_all();
+    }
+
+    /// Calls that arrived so far (waiting or passed).
+    pub fn arrivals(&self) -> usize {
+        lock(&self.state).arrivals
+    }
+
+    /// Blocks until at least `n` calls have arrived; `false` if they did not
+    /// within 30 seconds (a hung test fails instead of hanging).
+    pub fn wait_for_arrivals(&self, n: usize) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut g = lock(&self.state);
+        while g.arrivals < n {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            g = match self.changed.wait_timeout(g, left) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+        true
+    }
+
+    /// Called by an ingest: counts the arrival and waits while closed.
+    pub fn pass(&self) {
+        let mut g = lock(&self.state);
+        g.arrivals += 1;
+        if g.close_at == Some(g.arrivals) {
+            g.closed = true;
+        }
+        self.changed.notify_all();
+        while g.closed {
+            g = match self.changed.wait(g) {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+        }
+    }
 }
 
 impl MemoryIngest {
@@ -111,6 +191,12 @@ impl MemoryIngest {
         out
     }
 
+    /// System rows a full-cluster restore published, each with the id map
+    /// it was given.
+    pub fn system_rows(&self) -> Vec<(SystemRows, IdRewrites)> {
+        lock(&self.system_rows).clone()
+    }
+
     /// Ingest calls so far.
     pub fn batches(&self) -> usize {
         self.batches.load(Ordering::Relaxed)
@@ -128,6 +214,7 @@ impl Ingest for MemoryIngest {
     }
 
     fn ingest(&self, batch: Vec<MvccEntry>) -> Result<(), HostError> {
+        self.gate.pass();
         let n = self.batches.fetch_add(1, Ordering::Relaxed);
         if lock(&self.fail_after_batches).is_some_and(|limit| n >= limit) {
             return Err(HostError::Storage("injected ingest failure".into()));
@@ -156,6 +243,22 @@ impl Ingest for MemoryIngest {
 
     fn abort(&self, spans: &[Span]) -> Result<(), HostError> {
         lock(&self.data).retain(|(k, _), _| !spans.iter().any(|s| s.contains_key(k)));
+        Ok(())
+    }
+
+    fn system_descriptors(&self) -> BTreeSet<DescriptorId> {
+        lock(&self.system).clone()
+    }
+
+    /// Publishes the descriptors and records the system rows with the id map.
+    fn publish_cluster(
+        &self,
+        descriptors: &[Descriptor],
+        system: &[SystemRows],
+        ids: &IdRewrites,
+    ) -> Result<(), HostError> {
+        self.publish(descriptors)?;
+        lock(&self.system_rows).extend(system.iter().map(|t| (t.clone(), ids.clone())));
         Ok(())
     }
 }
