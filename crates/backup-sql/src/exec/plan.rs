@@ -281,9 +281,22 @@ impl BackupStatements {
                         .contents(target_db.id)
                         .iter()
                         .any(|l| l.name == d.name && l.kind != DescriptorKind::Schema);
+                    // The table goes into the schema of its backed-up
+                    // schema's name in the target database.
+                    let schema_name = match names.parents(d).1 {
+                        n if n.is_empty() => "public".to_string(),
+                        n => n,
+                    };
+                    let Some(schema_id) = live.schema_id(target_db.id, &schema_name) else {
+                        return Err(SqlError::NotFound(format!(
+                            "a schema named \"{schema_name}\" needs to exist in database \"{}\" \
+                             to restore table \"{}\": create it first",
+                            target_db.name, d.name
+                        )));
+                    };
                     if exists {
                         return Err(SqlError::AlreadyExists(format!(
-                            "relation \"{}.public.{}\" already exists",
+                            "relation \"{}.{schema_name}.{}\" already exists",
                             target_db.name, d.name
                         )));
                     }
@@ -292,7 +305,7 @@ impl BackupStatements {
                         DescriptorRewrite {
                             new_id,
                             parent_id: Some(target_db.id),
-                            parent_schema_id: Some(0),
+                            parent_schema_id: Some(schema_id),
                             name: None,
                         },
                     );

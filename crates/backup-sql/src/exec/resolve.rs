@@ -48,7 +48,7 @@ impl<'a> Names<'a> {
     }
 
     /// The schema id of `name` in `db`: 0 for `public` (no descriptor).
-    fn schema_id(&self, db: DescriptorId, name: &str) -> Option<DescriptorId> {
+    pub(crate) fn schema_id(&self, db: DescriptorId, name: &str) -> Option<DescriptorId> {
         match self.schema(db, name) {
             Some(s) => Some(s.id),
             None if name == "public" => Some(0),
