@@ -535,6 +535,11 @@ fn gc_never_passes_the_protected_chain() {
         fingerprint(&mut restored, "back.items"),
         fingerprint(&mut restored, "shop.items")
     );
+    // Dropping the pair lets go of its chain.
+    for sched in schedules(&c) {
+        exec(&mut s, &format!("DROP SCHEDULE {}", sched.id));
+    }
+    assert!(c.protections().unwrap().is_empty());
 }
 
 #[test]
