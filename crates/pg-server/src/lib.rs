@@ -20,6 +20,23 @@
 //! - Statements are logged at `debug` level through `tracing`, with string
 //!   literals masked and backup URIs redacted, so passwords and credentials
 //!   never reach the logs.
+//! - `SET` of the settings drivers send on connect (`application_name`,
+//!   `extra_float_digits`, `client_encoding`, time zone, ...) is accepted
+//!   when it matches how the server runs (UTF8, UTC), refused otherwise.
+//!
+//! # Limits
+//!
+//! - No TLS: an `SSLRequest` is declined, so `sslmode=prefer` (psql's
+//!   default) connects in the clear and `sslmode=require` fails.
+//! - No MD5 logins: the cluster keeps SCRAM verifiers, which MD5 cannot use.
+//! - Cancel requests are ignored; `COPY` and the `pg_catalog` tables psql's
+//!   `\d` commands read are not there.
+//! - A text parameter becomes a quoted literal; where the cluster does not
+//!   convert a string to the other side's type (`int_col = '2'`), declare
+//!   the parameter's type when preparing (`prepare_typed`) instead.
+//! - Describing a prepared statement that reads runs it (with NULL
+//!   parameters) to learn its columns; `SHOW BACKUP(S)` with a `$n` URI
+//!   therefore cannot be prepared — give the URI as a literal there.
 //!
 //! # Example
 //!

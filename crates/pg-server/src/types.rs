@@ -118,6 +118,9 @@ pub fn encode(v: &Value, field: &FieldDesc) -> Result<Option<Vec<u8>>, String> {
 fn text(v: &Value, oid: i32) -> String {
     match v {
         Value::Bool(b) if oid == BOOL => (if *b { "t" } else { "f" }).to_string(),
+        Value::Float(f) if f.is_infinite() => {
+            (if *f > 0.0 { "Infinity" } else { "-Infinity" }).to_string()
+        }
         other => other.to_string(),
     }
 }
