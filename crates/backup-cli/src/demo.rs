@@ -38,7 +38,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 3)]
     pub nodes: usize,
     /// Accounts added to the sample's four (inserted through SQL).
-    #[arg(long, default_value_t = 5_000)]
+    #[arg(long, default_value_t = 20_000)]
     pub rows: u64,
     /// Keep the cluster in this new directory instead of a temporary one.
     #[arg(long)]
@@ -194,7 +194,6 @@ impl Demo {
             &between,
         )?;
         self.exec("SELECT count(*) AS rich FROM bank_then.rich_accounts")?;
-        self.exec("SHOW JOBS")?;
         Ok(())
     }
 
