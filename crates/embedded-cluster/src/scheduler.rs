@@ -142,7 +142,8 @@ impl Scheduler {
             .map_err(|e| ClusterError::Invalid(e.to_string()))
     }
 
-    /// The error of the background thread's last tick, if it failed.
+    /// The error of the background thread's last tick, if it (or one of
+    /// its schedules) failed.
     pub fn last_error(&self) -> Option<String> {
         self.last_error
             .lock()
@@ -207,11 +208,17 @@ impl Drop for SchedulerHandle {
 fn run(scheduler: &Scheduler, stop: &(Mutex<bool>, Condvar), interval: Duration) {
     let (lock, wake) = stop;
     loop {
-        let result = scheduler.tick();
+        let error = match scheduler.tick() {
+            Ok(report) => report
+                .errors
+                .first()
+                .map(|(id, e)| format!("schedule {id}: {e}")),
+            Err(e) => Some(e.to_string()),
+        };
         *scheduler
             .last_error
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = result.err().map(|e| e.to_string());
+            .unwrap_or_else(|p| p.into_inner()) = error;
         let stopped = lock.lock().unwrap_or_else(|p| p.into_inner());
         let (stopped, _) = wake
             .wait_timeout_while(stopped, interval, |s| !*s)

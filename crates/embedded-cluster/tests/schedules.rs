@@ -56,6 +56,7 @@ fn jump_to(c: &Cluster, wall: i64) {
 /// Ticks, then waits for every job the tick started.
 fn tick(sched: &Scheduler) -> TickReport {
     let report = sched.tick().unwrap();
+    assert!(report.errors.is_empty(), "{report:?}");
     for (_, job) in &report.started {
         sched.wait_for_job(*job).unwrap();
     }

@@ -54,6 +54,8 @@ pub struct TickReport {
     pub finished: Vec<(ScheduleId, JobId, JobOutcome)>,
     /// Runs that could not start: schedule and why.
     pub failed_to_start: Vec<(ScheduleId, String)>,
+    /// Schedules whose tick failed (the others still ran): schedule and error.
+    pub errors: Vec<(ScheduleId, String)>,
 }
 
 /// The scheduler over a host's stores, protector and clock.
@@ -75,20 +77,17 @@ pub struct ScheduleRunner {
 
 impl ScheduleRunner {
     /// One pass over every schedule at the clock's now (see [`decide`]).
-    /// A schedule whose tick fails is skipped (its error is reported) and
-    /// the others still run.
+    /// A schedule whose tick fails (a damaged recurrence, a store error) is
+    /// reported in [`TickReport::errors`] and the others still run; only
+    /// failing to list the schedules is an error.
     pub fn tick(&self, starter: &dyn BackupStarter) -> Result<TickReport, ExecError> {
         let mut report = TickReport::default();
-        let mut first_error = None;
         for s in self.schedules.list()? {
             if let Err(e) = self.tick_one(s.id, starter, &mut report) {
-                first_error.get_or_insert(e);
+                report.errors.push((s.id, e.to_string()));
             }
         }
-        match first_error {
-            Some(e) if report == TickReport::default() => Err(e),
-            _ => Ok(report),
-        }
+        Ok(report)
     }
 
     fn tick_one(
@@ -126,7 +125,16 @@ impl ScheduleRunner {
             match starter.start(&s) {
                 Ok(job) => {
                     report.started.push((s.id, job));
-                    started = Some(self.track(&s, job)?);
+                    // The job runs whatever happens here: record it even if
+                    // tagging or protecting it failed, so it is not started twice.
+                    started = Some(self.track(&s, job).unwrap_or_else(|e| {
+                        report.errors.push((s.id, format!("job {job}: {e}")));
+                        RunningJob {
+                            job,
+                            end_time: now,
+                            protection: None,
+                        }
+                    }));
                 }
                 Err(why) => {
                     report.failed_to_start.push((s.id, why.clone()));
@@ -295,6 +303,8 @@ impl ScheduleRunner {
         let moved = self.schedules.update(owner, &mut |rec| {
             superseded = None;
             match rec.state.chain {
+                // Seen before (a tick whose last write failed).
+                Some(c) if c.id == p => {}
                 Some(c) if c.at > r.end_time => superseded = Some(p),
                 old => {
                     superseded = old.map(|c| c.id);
