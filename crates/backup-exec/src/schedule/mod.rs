@@ -49,6 +49,8 @@ mod cron;
 mod decide;
 pub mod model;
 mod runner;
+#[cfg(test)]
+mod tests;
 
 pub use cron::{Recurrence, default_full_recurrence};
 pub use decide::{Decision, JobOutcome, RETRY_DELAY_NANOS, decide};
