@@ -170,3 +170,66 @@ fn offline_commands_say_what_to_do_with_a_nodelocal_uri_and_no_store() {
         run.stderr
     );
 }
+
+#[test]
+fn verify_names_a_corrupt_side_file_of_an_incremental() {
+    let dir = store_with_backup("b", "");
+    let s = dir.path();
+    let store = s.to_str().expect("utf-8");
+    sql(
+        s,
+        &[
+            "INSERT INTO bank.t VALUES (4, 'd')",
+            "BACKUP DATABASE bank INTO LATEST IN 'nodelocal://1/b'",
+        ],
+    )
+    .ok();
+    let collection = s.join("nodes").join("1").join("b");
+    let side: Vec<_> = files_ending(&collection, "BACKUP_METADATA-FILES")
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("incrementals"))
+        .collect();
+    assert_eq!(side.len(), 1, "{side:?}");
+    let mut bytes = std::fs::read(&side[0]).expect("reading the side file");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&side[0], &bytes).expect("writing the side file");
+    let relative = side[0]
+        .strip_prefix(&collection)
+        .expect("under the collection")
+        .to_str()
+        .expect("utf-8")
+        .to_string();
+    let bad = cli(&["verify", "nodelocal://1/b", "--store", store]).failed();
+    assert!(
+        bad.stderr.contains(&format!("{relative} (corrupt)")),
+        "{relative} not in:\n{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn inspect_shows_encryption_and_needs_the_passphrase() {
+    let dir = store_with_backup("enc", " WITH encryption_passphrase = 'pass-R7'");
+    let store = dir.path().to_str().expect("utf-8");
+    let list = cli(&["inspect", "nodelocal://1/enc", "--store", store]).ok();
+    assert!(list.stdout.contains("1 full backup(s)"), "{}", list.stdout);
+    let locked = cli(&["inspect", "nodelocal://1/enc", "--store", store, "--latest"]).failed();
+    assert!(locked.stderr.contains("--passphrase"), "{}", locked.stderr);
+    let open = cli(&[
+        "inspect",
+        "nodelocal://1/enc",
+        "--store",
+        store,
+        "--latest",
+        "--passphrase",
+        "pass-R7",
+    ])
+    .ok();
+    assert!(
+        open.stdout.contains("1 layer(s), encrypted ("),
+        "{}",
+        open.stdout
+    );
+    assert!(!open.all().contains("pass-R7"), "{}", open.all());
+}
