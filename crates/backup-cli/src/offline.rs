@@ -32,13 +32,24 @@ pub struct CollectionArgs {
     /// The encryption passphrase of an encrypted backup.
     #[arg(long)]
     pub passphrase: Option<String>,
+    /// A locality's URI (with `COCKROACH_LOCALITY=key=value`) of a
+    /// locality-aware backup (repeatable).
+    #[arg(long = "locality-uri", value_name = "URI")]
+    pub locality_uris: Vec<String>,
+    /// Where the incrementals are, when the backups used `incremental_location`.
+    #[arg(long, value_name = "URI")]
+    pub incremental_location: Option<String>,
 }
 
 /// An opened collection.
 pub struct Collection {
     /// The URI, as given (holds secrets: never print it).
     pub uri: String,
-    /// The storage context the URI opens with.
+    /// Extra locality URIs of the backup.
+    pub locality_uris: Vec<String>,
+    /// Where its incrementals are, when not in the collection.
+    pub incremental_location: Option<String>,
+    /// The storage context the URIs open with.
     pub context: StorageContext,
     /// The collection's storage.
     pub storage: Arc<dyn ExternalStorage>,
@@ -51,6 +62,9 @@ impl Collection {
     pub fn open(args: &CollectionArgs) -> anyhow::Result<Collection> {
         let mut secrets = Secrets::default();
         secrets.learn_uri(&args.uri);
+        for uri in args.locality_uris.iter().chain(&args.incremental_location) {
+            secrets.learn_uri(uri);
+        }
         if let Some(p) = &args.passphrase {
             secrets.add_secret(p);
         }
@@ -68,21 +82,24 @@ impl Collection {
             )))
         })?;
         let mut context = StorageContext::default();
-        if let Location::Nodelocal { .. } = parsed.location() {
-            let Some(store) = &args.store else {
-                bail!(
-                    "{} names a node's directory of an embedded cluster: pass that \
-                     cluster's --store DIR (or use file://<store>/nodes/<id>/...)",
-                    parsed.redacted()
-                );
-            };
-            context.nodelocal_dirs = node_dirs(store)?;
-            context.local_node = Some(1);
+        match &args.store {
+            Some(store) => {
+                context.nodelocal_dirs = node_dirs(store)?;
+                context.local_node = Some(1);
+            }
+            None if matches!(parsed.location(), Location::Nodelocal { .. }) => bail!(
+                "{} names a node's directory of an embedded cluster: pass that \
+                 cluster's --store DIR (or use file://<store>/nodes/<id>/...)",
+                parsed.redacted()
+            ),
+            None => {}
         }
         let storage = backup_storage::open(&parsed, &context)
             .map_err(|e| anyhow::anyhow!(secrets.scrub(&e.to_string())))?;
         Ok(Collection {
             uri,
+            locality_uris: args.locality_uris.clone(),
+            incremental_location: args.incremental_location.clone(),
             context,
             storage,
             secrets,
@@ -104,8 +121,8 @@ impl Collection {
     pub fn source(&self, subdir: Option<&str>) -> RestoreSource {
         RestoreSource {
             collection: self.uri.clone(),
-            locality_uris: Vec::new(),
-            incremental_location: None,
+            locality_uris: self.locality_uris.clone(),
+            incremental_location: self.incremental_location.clone(),
             backup: match subdir {
                 Some(s) => BackupChoice::Subdir(s.trim_matches('/').to_string()),
                 None => BackupChoice::Latest,
