@@ -6,7 +6,10 @@ use backup_exec::{
     Clock, ExportChunk, ExportError, ExportRequest, HostError, IdRewrites, Ingest, KeyRewriter,
     KvSource, NodeId, NodeInfo, ProtectionId, Protector, RangeInfo,
 };
-use backup_format::{Descriptor, MvccEntry, Span, Timestamp};
+use std::collections::BTreeSet;
+
+use backup_exec::host::SystemRows;
+use backup_format::{Descriptor, DescriptorId, MvccEntry, Span, Timestamp};
 
 use crate::cluster::Cluster;
 use crate::keys::TableKeyRewriter;
@@ -84,5 +87,24 @@ impl Ingest for Cluster {
     fn abort(&self, spans: &[Span]) -> Result<(), HostError> {
         Cluster::clear_spans(self, spans)?;
         Ok(())
+    }
+
+    /// The `system` database and the system tables a full-cluster backup
+    /// carries ([`crate::catalog::system_descriptors`]).
+    fn system_descriptors(&self) -> BTreeSet<DescriptorId> {
+        crate::catalog::system_descriptors()
+            .iter()
+            .map(|d| d.id)
+            .collect()
+    }
+
+    /// See [`Cluster::publish_cluster_restore`].
+    fn publish_cluster(
+        &self,
+        descriptors: &[Descriptor],
+        system: &[SystemRows],
+        ids: &IdRewrites,
+    ) -> Result<(), HostError> {
+        Ok(self.publish_cluster_restore(descriptors, system, ids)?)
     }
 }

@@ -266,6 +266,12 @@ fn decode(v: &[u8]) -> Result<ScheduleRecord, ClusterError> {
     Ok(record)
 }
 
+/// Decodes a stored schedule row (a `system.scheduled_jobs` value, e.g. read
+/// from a full-cluster backup by the restore, see `catalog`).
+pub fn decode_schedule_row(value: &[u8]) -> Result<ScheduleRecord, ClusterError> {
+    decode(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

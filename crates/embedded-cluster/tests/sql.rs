@@ -388,9 +388,21 @@ fn catalog_reads_as_of_a_past_timestamp() {
             .map(|d| d.name)
             .collect()
     };
+    // User objects, then the system database and tables a cluster backup carries.
     assert_eq!(
         names(t1),
-        vec!["defaultdb", "public", "bank", "public", "accounts"]
+        vec![
+            "defaultdb",
+            "public",
+            "bank",
+            "public",
+            "accounts",
+            "system",
+            "users",
+            "zones",
+            "settings",
+            "scheduled_jobs"
+        ]
     );
     assert!(names(t2).contains(&"later".to_string()));
     assert!(!names(c.now().unwrap()).contains(&"later".to_string()));

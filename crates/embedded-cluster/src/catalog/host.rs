@@ -7,7 +7,8 @@ use backup_exec::{Catalog, HostError};
 use backup_format::{Descriptor, DescriptorId, Span, Timestamp};
 
 use super::{
-    FIRST_USER_ID, Snapshot, decode_desc, descriptor_key, encode_desc, to_backup_descriptor,
+    FIRST_USER_ID, SYSTEM_DATABASE_ID, Snapshot, decode_desc, descriptor_key, encode_desc,
+    system_descriptors, to_backup_descriptor,
 };
 use crate::cluster::Cluster;
 use crate::error::ClusterError;
@@ -35,71 +36,35 @@ impl Cluster {
         })
     }
 
-    /// Writes restored descriptors in one atomic step: each payload is
-    /// re-encoded under the descriptor's (new) id, name and parents, and the
-    /// ids it refers to are moved along with the other published descriptors.
+    /// Writes restored descriptors (of a table or database restore) in one
+    /// atomic step: each payload is re-encoded under the descriptor's (new)
+    /// id, name and parents, and the ids it refers to are moved along with
+    /// the other published descriptors. Grants to users or roles this
+    /// cluster does not have are dropped, and an object whose owner it does
+    /// not have is owned by `root` (a later `CREATE USER` of the same name
+    /// must not inherit them).
     pub fn publish_descriptors(&self, descriptors: &[Descriptor]) -> Result<(), SqlError> {
         let mut kv = KvTxn::new(self, self.now()?);
         let snap = Snapshot::load(&kv)?;
-        let mut decoded = Vec::with_capacity(descriptors.len());
-        let mut map = BTreeMap::new();
-        for d in descriptors {
-            let desc = decode_desc(&d.payload)?;
-            map.insert(desc.id, d.id);
-            decoded.push((d, desc));
-        }
-        let new_ids: BTreeSet<u64> = descriptors.iter().map(|d| d.id).collect();
-        for (d, mut desc) in decoded {
-            if let Some(clash) = snap.descs.get(&d.id) {
-                return Err(SqlError::Invalid(format!(
-                    "cannot publish {} {}: id {} is already used by {}",
-                    d.kind.as_str(),
-                    d.name,
-                    d.id,
-                    clash.name
-                )));
-            }
-            let taken = snap.descs.values().any(|o| {
-                o.name == d.name
-                    && o.parent_id == d.parent_id
-                    && o.parent_schema_id == d.parent_schema_id
-                    && o.kind() == d.kind
-            });
-            if taken {
-                return Err(SqlError::Duplicate {
-                    kind: if d.kind == backup_format::DescriptorKind::Database {
-                        "database"
-                    } else {
-                        "relation"
-                    },
-                    name: d.name.clone(),
-                });
-            }
-            let deps: BTreeSet<u64> = d.dependencies.iter().map(|x| x.id).collect();
-            let keep = |id: u64| {
-                deps.contains(&id) && (snap.descs.contains_key(&id) || new_ids.contains(&id))
-            };
-            desc.remap(&map, &keep);
-            desc.id = d.id;
-            desc.name = d.name.clone();
-            desc.parent_id = d.parent_id;
-            desc.parent_schema_id = d.parent_schema_id;
-            kv.put(descriptor_key(d.id), encode_desc(&desc));
-        }
+        write_descriptors(&mut kv, &snap, descriptors, Grants::OfExistingUsers)?;
         kv.commit(false)?;
         Ok(())
     }
 
-    /// Every user descriptor as of `as_of`.
+    /// Every user descriptor as of `as_of`, then the `system` database and
+    /// the system tables a full-cluster backup carries
+    /// ([`super::system_descriptors`]).
     pub fn descriptors_at(&self, as_of: Timestamp) -> Result<Vec<Descriptor>, SqlError> {
         let kv = KvTxn::new(self, as_of);
         let snap = Snapshot::load(&kv)?;
-        Ok(snap
+        let mut out: Vec<Descriptor> = snap
             .descs
             .values()
             .filter(|d| d.id >= FIRST_USER_ID)
             .map(to_backup_descriptor)
-            .collect())
+            .collect();
+        out.extend(system_descriptors());
+        Ok(out)
     }
 }
 
@@ -113,6 +78,9 @@ impl Catalog for Cluster {
         id: DescriptorId,
         as_of: Timestamp,
     ) -> Result<Option<Descriptor>, HostError> {
+        if let Some(d) = system_descriptors().into_iter().find(|d| d.id == id) {
+            return Ok(Some(d));
+        }
         let kv = KvTxn::new(self, as_of);
         match kv.get(&descriptor_key(id))? {
             Some(bytes) => Ok(Some(to_backup_descriptor(&decode_desc(&bytes)?))),
@@ -139,4 +107,86 @@ impl Catalog for Cluster {
             .map(|i| Span::prefix(&crate::keys::index_prefix(descriptor.id, i.id)))
             .collect()
     }
+}
+
+/// Which backed-up grants a publication keeps.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Grants {
+    /// Every grant and owner as backed up (a cluster restore, which brings
+    /// the users back too).
+    AsBackedUp,
+    /// Grants to users and roles `snap` has; other owners become `root`.
+    OfExistingUsers,
+}
+
+/// Buffers the restored `descriptors` into `kv` (see
+/// [`Cluster::publish_descriptors`]); `snap` is the catalog they join.
+pub(super) fn write_descriptors(
+    kv: &mut KvTxn,
+    snap: &Snapshot,
+    descriptors: &[Descriptor],
+    grants: Grants,
+) -> Result<(), SqlError> {
+    let mut decoded = Vec::with_capacity(descriptors.len());
+    let mut map = BTreeMap::new();
+    for d in descriptors {
+        let desc = decode_desc(&d.payload)?;
+        map.insert(desc.id, d.id);
+        decoded.push((d, desc));
+    }
+    let new_ids: BTreeSet<u64> = descriptors.iter().map(|d| d.id).collect();
+    for (d, mut desc) in decoded {
+        if d.id < FIRST_USER_ID || d.parent_id == SYSTEM_DATABASE_ID {
+            return Err(SqlError::Invalid(format!(
+                "cannot publish {} {} under id {} in database {}: system ids and the \
+                 system database are not for restored objects",
+                d.kind.as_str(),
+                d.name,
+                d.id,
+                d.parent_id
+            )));
+        }
+        if let Some(clash) = snap.descs.get(&d.id) {
+            return Err(SqlError::Invalid(format!(
+                "cannot publish {} {}: id {} is already used by {}",
+                d.kind.as_str(),
+                d.name,
+                d.id,
+                clash.name
+            )));
+        }
+        let taken = snap.descs.values().any(|o| {
+            o.name == d.name
+                && o.parent_id == d.parent_id
+                && o.parent_schema_id == d.parent_schema_id
+                && o.kind() == d.kind
+        });
+        if taken {
+            return Err(SqlError::Duplicate {
+                kind: if d.kind == backup_format::DescriptorKind::Database {
+                    "database"
+                } else {
+                    "relation"
+                },
+                name: d.name.clone(),
+            });
+        }
+        let deps: BTreeSet<u64> = d.dependencies.iter().map(|x| x.id).collect();
+        let keep =
+            |id: u64| deps.contains(&id) && (snap.descs.contains_key(&id) || new_ids.contains(&id));
+        desc.remap(&map, &keep);
+        desc.id = d.id;
+        desc.name = d.name.clone();
+        desc.parent_id = d.parent_id;
+        desc.parent_schema_id = d.parent_schema_id;
+        if grants == Grants::OfExistingUsers {
+            desc.privileges
+                .retain(|grantee, _| snap.users.contains_key(grantee));
+            if !snap.users.contains_key(&desc.owner) {
+                desc.owner = "root".into();
+            }
+        }
+        kv.put(descriptor_key(d.id), encode_desc(&desc));
+    }
+    Ok(())
 }

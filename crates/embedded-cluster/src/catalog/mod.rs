@@ -17,9 +17,18 @@
 //! | 6 | `system.scheduled_jobs` | schedule id | [`crate::ScheduleRecord`], versioned binary |
 //!
 //! Privileges live in each descriptor (`Desc::privileges`, `Desc::owner`).
+//!
+//! To the backup system ([`backup_exec::Catalog`]) the catalog also shows a
+//! `system` database ([`SYSTEM_DATABASE_ID`]) holding the system tables a
+//! full-cluster backup carries ([`RESTORED_SYSTEM_TABLES`]: users, zones,
+//! settings, schedules; not jobs, not descriptors, which travel in the
+//! manifest). SQL never sees them as objects. A full-cluster restore writes
+//! their rows back (see `restore`): users the target lacks, zone
+//! configurations under the restored ids, settings, and schedules paused.
 
 mod host;
 pub mod model;
+mod restore;
 
 use std::collections::BTreeMap;
 
@@ -47,6 +56,61 @@ pub const JOBS_TABLE_ID: u64 = 5;
 pub const SCHEDULES_TABLE_ID: u64 = 6;
 /// The first id handed to user objects; ids below are system tables.
 pub const FIRST_USER_ID: u64 = 100;
+/// Descriptor id of the `system` database the backup system sees.
+pub const SYSTEM_DATABASE_ID: u64 = 7;
+/// The system tables a full-cluster backup carries and restore writes back.
+pub const RESTORED_SYSTEM_TABLES: [(u64, &str); 4] = [
+    (USERS_TABLE_ID, "users"),
+    (ZONES_TABLE_ID, "zones"),
+    (SETTINGS_TABLE_ID, "settings"),
+    (SCHEDULES_TABLE_ID, "scheduled_jobs"),
+];
+
+/// The `system` database and its tables of [`RESTORED_SYSTEM_TABLES`], as
+/// the backup system sees them (fixed ids, the same in every cluster).
+pub fn system_descriptors() -> Vec<Descriptor> {
+    let mut out = vec![Descriptor {
+        id: SYSTEM_DATABASE_ID,
+        kind: backup_format::DescriptorKind::Database,
+        name: "system".into(),
+        parent_id: 0,
+        parent_schema_id: 0,
+        spans: Vec::new(),
+        dependencies: Vec::new(),
+        exclude_data_from_backup: false,
+        payload: Vec::new(),
+    }];
+    out.extend(RESTORED_SYSTEM_TABLES.iter().map(|(id, name)| Descriptor {
+        id: *id,
+        kind: backup_format::DescriptorKind::Table,
+        name: (*name).into(),
+        parent_id: SYSTEM_DATABASE_ID,
+        parent_schema_id: 0,
+        spans: vec![keys::table_span(*id)],
+        dependencies: Vec::new(),
+        exclude_data_from_backup: false,
+        payload: Vec::new(),
+    }));
+    out
+}
+
+/// The zone configuration of descriptor `id` as of `as_of`, if it has one.
+pub fn zone_config(
+    cluster: &crate::Cluster,
+    id: u64,
+    as_of: backup_format::Timestamp,
+) -> Result<Option<ZoneConfig>, SqlError> {
+    let kv = KvTxn::new(cluster, as_of);
+    let Ok(id) = i64::try_from(id) else {
+        return Ok(None);
+    };
+    match kv.get(&system_key(ZONES_TABLE_ID, &Value::Int(id)))? {
+        Some(v) => serde_json::from_slice(&v)
+            .map(Some)
+            .map_err(|e| SqlError::Invalid(format!("corrupt zone configuration: {e}"))),
+        None => Ok(None),
+    }
+}
 
 /// The spans of every system table (what a full-cluster backup adds).
 pub fn system_spans() -> Vec<Span> {
