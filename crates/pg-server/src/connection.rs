@@ -12,7 +12,9 @@ use crate::auth::{Verdict, authenticate};
 use crate::extended::Extended;
 use crate::protocol::{FieldDesc, Frontend, Out, Startup, read_message, read_startup};
 use crate::worker::{Outcome, SessionWorker};
-use crate::{PgServerConfig, PgServerError, client_settings, sqlstate, statements, types};
+use crate::{
+    PgServerConfig, PgServerError, ShutdownHandle, client_settings, sqlstate, statements, types,
+};
 
 /// The version this server reports (psql and drivers key features off it).
 pub const SERVER_VERSION: &str = "13.0.0";
@@ -24,6 +26,7 @@ pub async fn serve_connection(
     cluster: Cluster,
     config: PgServerConfig,
     id: u64,
+    shutdown: ShutdownHandle,
 ) -> Result<(), PgServerError> {
     let _ = stream.set_nodelay(true);
     let (r, w) = stream.into_split();
@@ -123,6 +126,7 @@ pub async fn serve_connection(
         worker,
         in_transaction: false,
         executed: 0,
+        shutdown,
         extended: Extended::default(),
     };
     let result = conn.run(&mut r, &mut out).await;
@@ -140,6 +144,8 @@ pub struct Connection {
     pub in_transaction: bool,
     /// How many statements the session has run.
     pub executed: u64,
+    /// Ends the connection between statements when the server stops.
+    pub shutdown: ShutdownHandle,
     /// Prepared statements, portals and the error state of a batch.
     pub extended: Extended,
 }
@@ -150,7 +156,18 @@ impl Connection {
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
-        while let Some(msg) = read_message(r).await? {
+        loop {
+            let msg = tokio::select! {
+                biased;
+                _ = self.shutdown.wait() => {
+                    out.fatal(sqlstate::ADMIN_SHUTDOWN, "the server is shutting down");
+                    return out.flush().await;
+                }
+                msg = read_message(r) => match msg? {
+                    Some(m) => m,
+                    None => return Ok(()),
+                },
+            };
             match msg {
                 Frontend::Query(sql) => {
                     self.simple_query(&sql, out).await?;
@@ -183,7 +200,6 @@ impl Connection {
                 out.flush().await?;
             }
         }
-        Ok(())
     }
 
     /// The `ReadyForQuery` status byte.

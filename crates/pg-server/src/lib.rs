@@ -79,6 +79,7 @@ mod worker;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use embedded_cluster::Cluster;
 use tokio::sync::watch;
@@ -87,6 +88,9 @@ use tracing::{debug, info};
 
 pub use connection::SERVER_VERSION;
 pub use error::PgServerError;
+
+/// How long a stopping server waits for busy connections.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// How clients other than `root` over loopback prove their password.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -115,9 +119,10 @@ pub struct PgServer {
     shutdown: ShutdownHandle,
 }
 
-/// Stops a [`PgServer`]: it accepts no more connections and closes the open
-/// ones (a statement already running on a session finishes first). Cheap to
-/// clone.
+/// Stops a [`PgServer`]: it accepts no more connections, tells idle ones
+/// the server is shutting down (`57P01`) and closes them, and drops busy
+/// ones after [`SHUTDOWN_GRACE`] (a statement already running still
+/// finishes on its session thread). Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct ShutdownHandle {
     tx: Arc<watch::Sender<bool>>,
@@ -141,7 +146,8 @@ impl ShutdownHandle {
         *self.tx.borrow()
     }
 
-    async fn wait(&self) {
+    /// Resolves once [`ShutdownHandle::shutdown`] is called.
+    pub(crate) async fn wait(&self) {
         let mut rx = self.tx.subscribe();
         let _ = rx.wait_for(|stop| *stop).await;
     }
@@ -201,7 +207,7 @@ impl PgServer {
     }
 
     /// Accepts and serves connections until shut down. Must run inside a
-    /// tokio runtime with I/O enabled.
+    /// tokio runtime with I/O and time enabled.
     pub async fn serve(self) -> Result<(), PgServerError> {
         let listener = tokio::net::TcpListener::from_std(self.listener)?;
         info!(addr = %self.local_addr, "serving the PostgreSQL wire protocol");
@@ -221,15 +227,28 @@ impl PgServer {
                     let id = next_id.fetch_add(1, Ordering::Relaxed);
                     let cluster = self.cluster.clone();
                     let config = self.config;
+                    let shutdown = self.shutdown.clone();
                     connections.spawn(async move {
-                        if let Err(e) =
-                            connection::serve_connection(stream, peer, cluster, config, id).await
-                        {
+                        let served = connection::serve_connection(
+                            stream, peer, cluster, config, id, shutdown,
+                        );
+                        if let Err(e) = served.await {
                             debug!(conn = id, error = %e, "connection ended with an error");
                         }
                     });
                 }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+        // Idle connections get a FATAL "shutting down" and close; those still
+        // running a statement (or starting up) get a grace period, then are
+        // dropped (a statement already running finishes on its session thread).
+        let grace = tokio::time::sleep(SHUTDOWN_GRACE);
+        tokio::pin!(grace);
+        while !connections.is_empty() {
+            tokio::select! {
+                _ = &mut grace => break,
+                _ = connections.join_next() => {}
             }
         }
         connections.shutdown().await;
@@ -259,7 +278,7 @@ impl PgServer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("pg-server")
-            .enable_io()
+            .enable_all()
             .build()
             .map_err(|e| PgServerError::Runtime(e.to_string()))?;
         runtime.block_on(self.serve())

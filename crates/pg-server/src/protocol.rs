@@ -380,8 +380,17 @@ impl<W: AsyncWrite + Unpin> Out<W> {
 
     /// `E`: an error with its SQLSTATE, message and an optional hint.
     pub fn error(&mut self, sqlstate: &str, message: &str, hint: Option<&str>) {
+        self.error_with("ERROR", sqlstate, message, hint);
+    }
+
+    /// `E` with severity `FATAL`: the server closes the connection next.
+    pub fn fatal(&mut self, sqlstate: &str, message: &str) {
+        self.error_with("FATAL", sqlstate, message, None);
+    }
+
+    fn error_with(&mut self, severity: &str, sqlstate: &str, message: &str, hint: Option<&str>) {
         self.msg(b'E', |b| {
-            for (k, v) in [(b'S', "ERROR"), (b'V', "ERROR"), (b'C', sqlstate)] {
+            for (k, v) in [(b'S', severity), (b'V', severity), (b'C', sqlstate)] {
                 b.put_u8(k);
                 put_cstr(b, v);
             }

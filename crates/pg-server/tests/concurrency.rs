@@ -1,5 +1,6 @@
 //! Statements that block on some connections (here BACKUPs held at a gate
-//! in their handler) do not hold up other connections.
+//! in their handler) do not hold up other connections; a stopping server
+//! tells idle connections why it closes them.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -10,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use common::TestServer;
 use embedded_cluster::{BackupContext, BackupStatementHandler, QueryResult, SqlError};
 use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
 
 /// Announces each backup statement, then waits for the gate to open.
 struct Gate {
@@ -85,4 +87,20 @@ async fn blocked_backups_do_not_stall_other_connections() {
     for b in backups {
         b.await.unwrap().unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_server_closes_idle_connections_with_57p01() {
+    let server = TestServer::start();
+    let url = format!(
+        "host=127.0.0.1 port={} user=root dbname=defaultdb",
+        server.addr.port()
+    );
+    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    let connection = tokio::spawn(connection);
+    client.simple_query("SELECT 1").await.unwrap();
+    server.stop();
+    let e = connection.await.unwrap().unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::ADMIN_SHUTDOWN), "{e:?}");
+    assert!(client.simple_query("SELECT 1").await.is_err());
 }

@@ -58,6 +58,13 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// Stops the server (as dropping it does, without waiting).
+    pub fn stop(&self) {
+        self.shutdown.shutdown();
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.shutdown.shutdown();
