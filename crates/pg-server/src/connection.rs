@@ -19,7 +19,8 @@ use crate::{
 /// The version this server reports (psql and drivers key features off it).
 pub const SERVER_VERSION: &str = "13.0.0";
 
-/// Serves one accepted connection until the client leaves.
+/// Serves one accepted connection until the client leaves; one not
+/// `admitted` (the server is full) is refused after its startup packet.
 pub async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -27,6 +28,7 @@ pub async fn serve_connection(
     config: PgServerConfig,
     id: u64,
     shutdown: ShutdownHandle,
+    admitted: bool,
 ) -> Result<(), PgServerError> {
     let _ = stream.set_nodelay(true);
     let (r, w) = stream.into_split();
@@ -43,6 +45,16 @@ pub async fn serve_connection(
             Startup::Cancel => return Ok(()),
         }
     };
+    if !admitted {
+        out.fatal(
+            sqlstate::TOO_MANY_CONNECTIONS,
+            &format!(
+                "sorry, too many clients already (the server allows {})",
+                config.max_connections
+            ),
+        );
+        return out.flush().await;
+    }
     let param = |k: &str| {
         params
             .iter()

@@ -82,7 +82,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use embedded_cluster::Cluster;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info};
 
@@ -104,10 +104,23 @@ pub enum PasswordMethod {
 }
 
 /// Server options.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct PgServerConfig {
     /// How password logins work.
     pub password_method: PasswordMethod,
+    /// Connections served at once (each has a session thread); more are
+    /// refused with `53300`.
+    pub max_connections: usize,
+}
+
+impl Default for PgServerConfig {
+    /// SCRAM-SHA-256 logins, at most 100 connections.
+    fn default() -> PgServerConfig {
+        PgServerConfig {
+            password_method: PasswordMethod::default(),
+            max_connections: 100,
+        }
+    }
 }
 
 /// A bound PostgreSQL wire protocol server over one cluster.
@@ -212,6 +225,7 @@ impl PgServer {
         let listener = tokio::net::TcpListener::from_std(self.listener)?;
         info!(addr = %self.local_addr, "serving the PostgreSQL wire protocol");
         let next_id = AtomicU64::new(1);
+        let slots = Arc::new(Semaphore::new(self.config.max_connections));
         let mut connections = JoinSet::new();
         loop {
             tokio::select! {
@@ -228,13 +242,16 @@ impl PgServer {
                     let cluster = self.cluster.clone();
                     let config = self.config;
                     let shutdown = self.shutdown.clone();
+                    let slot = slots.clone().try_acquire_owned().ok();
                     connections.spawn(async move {
+                        let admitted = slot.is_some();
                         let served = connection::serve_connection(
-                            stream, peer, cluster, config, id, shutdown,
+                            stream, peer, cluster, config, id, shutdown, admitted,
                         );
                         if let Err(e) = served.await {
                             debug!(conn = id, error = %e, "connection ended with an error");
                         }
+                        drop(slot);
                     });
                 }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}

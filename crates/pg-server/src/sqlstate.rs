@@ -20,6 +20,8 @@ pub const INVALID_PARAMETER_VALUE: &str = "22023";
 pub const INVALID_CATALOG_NAME: &str = "3D000";
 /// `XX000`: the server failed.
 pub const INTERNAL_ERROR: &str = "XX000";
+/// `53300`: the server has as many connections as it allows.
+pub const TOO_MANY_CONNECTIONS: &str = "53300";
 /// `57P01`: the server is shutting down.
 pub const ADMIN_SHUTDOWN: &str = "57P01";
 

@@ -212,6 +212,7 @@ async fn scram_and_cleartext_password_logins() {
     for method in [PasswordMethod::ScramSha256, PasswordMethod::Cleartext] {
         let server = TestServer::start_with(PgServerConfig {
             password_method: method,
+            ..PgServerConfig::default()
         });
         let root = connect(&server, "root", None).await.unwrap();
         root.batch_execute("CREATE USER dana WITH PASSWORD 'dana-pw'; CREATE USER eve")
@@ -229,4 +230,23 @@ async fn scram_and_cleartext_password_logins() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_are_refused_with_53300() {
+    let server = TestServer::start_with(PgServerConfig {
+        max_connections: 1,
+        ..PgServerConfig::default()
+    });
+    let first = connect(&server, "root", None).await.unwrap();
+    let e = connect(&server, "root", None).await.err().unwrap();
+    assert_eq!(e.code(), Some(&SqlState::TOO_MANY_CONNECTIONS), "{e:?}");
+    assert_eq!(
+        first
+            .query_one("SELECT 1", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        1
+    );
 }
