@@ -167,7 +167,8 @@ async fn password_message<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, Pg
     match read_message(r).await? {
         Some(Frontend::Password(body)) => Ok(body),
         Some(other) => Err(PgServerError::Protocol(format!(
-            "expected a password message, got {other:?}"
+            "expected a password message, got {}",
+            other.kind()
         ))),
         None => Err(PgServerError::Protocol(
             "the client left during authentication".into(),

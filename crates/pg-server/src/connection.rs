@@ -194,13 +194,9 @@ impl Connection {
                 Frontend::Flush => out.flush().await?,
                 Frontend::Terminate => return Ok(()),
                 Frontend::Password(_) | Frontend::Other(_) => {
-                    let what = match msg {
-                        Frontend::Other(t) => format!("message type {:?}", t as char),
-                        _ => "a password message after authentication".to_string(),
-                    };
                     out.error(
                         sqlstate::PROTOCOL_VIOLATION,
-                        &format!("unexpected {what}"),
+                        &format!("unexpected {} after authentication", msg.kind()),
                         None,
                     );
                     out.ready(self.status());

@@ -228,7 +228,7 @@ impl Connection {
             other => {
                 return Ok(Err(BatchError(
                     sqlstate::PROTOCOL_VIOLATION,
-                    format!("unexpected message {other:?}"),
+                    format!("unexpected {}", other.kind()),
                 )));
             }
         }

@@ -29,8 +29,7 @@ pub enum Startup {
     Cancel,
 }
 
-/// A message of the normal phase.
-#[derive(Debug)]
+/// A message of the normal phase (no `Debug`: it may hold passwords).
 pub enum Frontend {
     /// `Q`: a simple query (one or more statements).
     Query(String),
@@ -87,6 +86,26 @@ pub enum Frontend {
     Password(Vec<u8>),
     /// Anything else (answered with an error).
     Other(u8),
+}
+
+impl Frontend {
+    /// The message's name, for errors (never its contents, which may hold
+    /// statements or passwords).
+    pub fn kind(&self) -> String {
+        match self {
+            Frontend::Query(_) => "Query".into(),
+            Frontend::Parse { .. } => "Parse".into(),
+            Frontend::Bind { .. } => "Bind".into(),
+            Frontend::Describe { .. } => "Describe".into(),
+            Frontend::Execute { .. } => "Execute".into(),
+            Frontend::Close { .. } => "Close".into(),
+            Frontend::Sync => "Sync".into(),
+            Frontend::Flush => "Flush".into(),
+            Frontend::Terminate => "Terminate".into(),
+            Frontend::Password(_) => "a password message".into(),
+            Frontend::Other(t) => format!("message type {:?}", *t as char),
+        }
+    }
 }
 
 /// Reads the first packet of a connection.
