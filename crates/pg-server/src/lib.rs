@@ -10,7 +10,8 @@
 //!   driver asks; `INT8`, `FLOAT8`, `BOOL` and `BYTES` columns keep their
 //!   PostgreSQL types, every other column is `text`.
 //! - Each connection has one SQL session on a thread of its own, so a long
-//!   BACKUP does not hold up other connections.
+//!   BACKUP does not hold up other connections; at most
+//!   [`PgServerConfig::max_connections`] are served at once.
 //! - Errors are `ErrorResponse`s with a SQLSTATE; the connection stays usable.
 //! - As in CockroachDB, `defaultdb` exists from the start and `root`
 //!   connects from a loopback address without a password. Everyone else
@@ -29,6 +30,8 @@
 //! - No TLS: an `SSLRequest` is declined, so `sslmode=prefer` (psql's
 //!   default) connects in the clear and `sslmode=require` fails.
 //! - No MD5 logins: the cluster keeps SCRAM verifiers, which MD5 cannot use.
+//! - The database a client names must exist (psql without `-d` names one
+//!   after the user): connect to `defaultdb` or another existing database.
 //! - Cancel requests are ignored; `COPY` and the `pg_catalog` tables psql's
 //!   `\d` commands read are not there.
 //! - A text parameter becomes a quoted literal; where the cluster does not
