@@ -123,6 +123,57 @@ async fn as_of_system_time_inside_revision_history_restores_that_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_inside_a_window_where_the_schema_changed_is_an_error_not_a_guess() {
+    let mut fx = Fixture::new();
+    write_round(&fx, 0, 40);
+    fx.backup(LayerChoice::NewFull, true, None).await;
+    let inside = fx.put(51, 1, Some(b"before the change"));
+    // Table 51's schema changes inside the incremental's window; the
+    // sequence's does not.
+    let t51 = fx.schema.iter_mut().find(|d| d.id == 51).unwrap();
+    t51.payload = b"with a new column".to_vec();
+    fx.put(51, 2, Some(b"after the change"));
+    let end = fx.backup(LayerChoice::Latest, true, None).await;
+
+    let (ingest, jobs) = target(&fx, fx.storages.clone());
+    let err = jobs
+        .restore(restore_spec(RestoreTargets::Tables(vec![51]), Some(inside)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ExecError::RestoreTime { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("table51") && text.contains("schema") && text.contains(&end.to_string()),
+        "{text}"
+    );
+    assert_nothing_visible(&ingest);
+    // A database restore there fails the same way.
+    let err = jobs
+        .restore(restore_spec(
+            RestoreTargets::Databases(vec![DB]),
+            Some(inside),
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("table51"), "{err}");
+    // An unchanged object restores at that time; the changed one at the end.
+    jobs.restore(restore_spec(
+        RestoreTargets::Tables(vec![SEQUENCE]),
+        Some(inside),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(restored(&ingest, SEQUENCE), fx.read_at(SEQUENCE, inside));
+    let (ingest, jobs) = target(&fx, fx.storages.clone());
+    jobs.restore(restore_spec(RestoreTargets::Tables(vec![51]), Some(end)))
+        .await
+        .unwrap();
+    assert_eq!(restored(&ingest, 51), fx.read_at(51, end));
+    let published = ingest.published();
+    assert_eq!(published[0].payload, b"with a new column");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_time_outside_revision_history_says_from_when_history_is_available() {
     let fx = Fixture::new();
     write_round(&fx, 0, 50);

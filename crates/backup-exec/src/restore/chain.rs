@@ -1,6 +1,7 @@
 //! The backup chain a restore reads: the full backup and its incrementals,
 //! read from the collection, validated, and cut at the restore time.
 
+use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::sync::Arc;
 
@@ -8,12 +9,27 @@ use backup_format::manifest::{BackupFile, Manifest, SideFileReader, SideRecord};
 use backup_format::paths::{
     BACKUP_MANIFEST, BACKUP_MANIFEST_CHECKSUM, ENCRYPTION_INFO, INCREMENTALS_DIR, LATEST_DIR,
 };
-use backup_format::{Descriptor, EncryptionInfo, EncryptionKey, Timestamp};
+use backup_format::{Descriptor, DescriptorId, EncryptionInfo, EncryptionKey, Timestamp};
 use backup_storage::{ExternalStorage, StorageError, StorageUri};
 
 use super::spec::{BackupChoice, RestoreSource};
 use crate::backup::StorageOpener;
 use crate::error::ExecError;
+
+/// Descriptors that changed inside one layer's window (see
+/// [`BackupChain::schema_changes`]).
+#[derive(Clone, Debug)]
+pub(crate) struct SchemaChanges {
+    /// By id: the descriptor as of the window's start or, if it did not exist
+    /// then, its end.
+    pub(crate) changed: BTreeMap<DescriptorId, Descriptor>,
+    /// The window's start.
+    pub(crate) start: Timestamp,
+    /// The window's end.
+    pub(crate) end: Timestamp,
+    /// The layer's directory.
+    pub(crate) dir: String,
+}
 
 /// One layer of a chain: a full backup or an incremental on it.
 #[derive(Clone, Debug)]
@@ -186,6 +202,58 @@ impl BackupChain {
             &layer.manifest.descriptors,
         )
         .await
+    }
+
+    /// The descriptors whose schema changed inside the window of the layer
+    /// holding `as_of`, when `as_of` falls strictly inside the window of an
+    /// incremental layer with revision history (empty otherwise). A layer
+    /// keeps its descriptors only as of its end, and the previous layer's as
+    /// of its start: for these the schema as of `as_of` is not known. Each
+    /// comes with the layer's window and directory, for errors.
+    pub(crate) async fn schema_changes(
+        &self,
+        as_of: Option<Timestamp>,
+    ) -> Result<Option<SchemaChanges>, ExecError> {
+        let (t, used) = self.restore_time(as_of)?;
+        let (Some(layer), Some(previous)) = (
+            used.checked_sub(1).and_then(|i| self.layers.get(i)),
+            used.checked_sub(2).and_then(|i| self.layers.get(i)),
+        ) else {
+            return Ok(None);
+        };
+        if t == layer.manifest.end_time {
+            return Ok(None);
+        }
+        let before: BTreeMap<DescriptorId, Descriptor> = self
+            .layer_descriptors(previous)
+            .await?
+            .into_iter()
+            .map(|d| (d.id, d))
+            .collect();
+        let after: BTreeMap<DescriptorId, Descriptor> = self
+            .layer_descriptors(layer)
+            .await?
+            .into_iter()
+            .map(|d| (d.id, d))
+            .collect();
+        let mut changed = BTreeMap::new();
+        for (id, d) in before.iter().chain(after.iter()) {
+            if before.get(id) != after.get(id) {
+                changed.entry(*id).or_insert_with(|| d.clone());
+            }
+        }
+        Ok(Some(SchemaChanges {
+            changed,
+            start: layer.manifest.start_time,
+            end: layer.manifest.end_time,
+            dir: layer.dir.clone(),
+        }))
+    }
+
+    async fn layer_descriptors(&self, layer: &ChainLayer) -> Result<Vec<Descriptor>, ExecError> {
+        let m = &layer.manifest;
+        self.side_file(layer, &m.descriptors.name, &m.descriptors)
+            .await
     }
 
     /// The data files of `layer`.

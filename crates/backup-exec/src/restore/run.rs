@@ -15,7 +15,7 @@ use backup_format::{Descriptor, Span, SpanSet};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::chain::{BackupChain, read_backup};
+use super::chain::{BackupChain, SchemaChanges, read_backup};
 use super::codec::{
     RestoreCheckpoint, decode_checkpoint, decode_spec, encode_checkpoint, encode_spec,
 };
@@ -288,6 +288,9 @@ async fn run_restore(
     }
     let system = jobs.ingest.system_descriptors();
     let plan = plan_descriptors(host, &effective, &backed_up, full_cluster, &system)?;
+    if let Some(changes) = chain.schema_changes(spec.as_of).await? {
+        check_schema_unchanged(&plan, &changes, read_at)?;
+    }
     let rewriter: Arc<dyn crate::host::KeyRewriter> =
         Arc::from(jobs.ingest.key_rewriter(&plan.ids)?);
     let published = plan.published(&effective.rewrites, rewriter.as_ref())?;
@@ -340,6 +343,40 @@ async fn run_restore(
                 ))),
             }
         }
+    }
+}
+
+/// A restore as of a time inside a layer's window needs the schema as of
+/// that time; the backup has it only at the window's ends, so an object
+/// restored (or dropped from a restored database) whose descriptor changed
+/// inside the window is an error rather than a guess.
+fn check_schema_unchanged(
+    plan: &DescriptorPlan,
+    changes: &SchemaChanges,
+    at: backup_format::Timestamp,
+) -> Result<(), ExecError> {
+    let restored = |id: &u64| plan.restored.contains_key(id);
+    let hit = changes
+        .changed
+        .iter()
+        .find(|(id, d)| restored(id) || restored(&d.parent_id));
+    match hit {
+        None => Ok(()),
+        Some((id, d)) => Err(ExecError::RestoreTime {
+            requested: at,
+            reason: format!(
+                "{} {} ({id}) was created, dropped or changed between {} and {} (the backup {}), \
+                 and the backup keeps descriptors only as of those two times, so its schema \
+                 as of the restore time is not known: restore as of {} or {}",
+                d.kind.as_str(),
+                d.name,
+                changes.start,
+                changes.end,
+                changes.dir,
+                changes.start,
+                changes.end
+            ),
+        }),
     }
 }
 
