@@ -1,0 +1,186 @@
+//! Restore memory and throughput on the embedded cluster: one table of
+//! `RESTORE_MEM_SIZES` MiB (default `64,256`; best one size per process,
+//! since memory freed by a previous size is reused without growing RSS) is
+//! backed up to `nodelocal://1/`, then restored from there into a new id:
+//!
+//! - into an ingest that counts and drops the batches: the restore job's
+//!   own memory (ranged reads, merge, rekey, batches), with the default
+//!   `RestoreSettings` and with one worker and 1 MiB batches;
+//! - into the cluster itself (its bulk ingest): the whole process.
+//!
+//! Memory is the growth of `VmHWM` (reset through `/proc/self/clear_refs`)
+//! over the RSS just before the restore. `RESTORE_MEM_CACHE_MIB` sets the
+//! storage engine's page cache (default 1 GiB), which the cluster's own
+//! ingest fills.
+//! Run: `cargo run --release -p e2e --example restore_memory`.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use backup_exec::restore::{BackupChoice, DescriptorRewrite};
+use backup_exec::{
+    BackupJobs, BackupSettings, HostError, IdRewrites, Ingest, KeyRewriter, LayerChoice,
+    RestoreJobs, RestoreOptions, RestoreSettings, RestoreSource, RestoreSpec, RestoreTargets,
+};
+use backup_format::{Descriptor, DescriptorId, MvccEntry, Span};
+use e2e::{Fixture, USERS, row, value};
+use embedded_cluster::{Cluster, ClusterConfig};
+
+const VALUE_LEN: usize = 200;
+const URI: &str = "nodelocal://1/restore-memory";
+
+/// Bulk ingest into the cluster, or (when `discard`) counting only.
+struct Target {
+    cluster: Cluster,
+    discard: bool,
+    largest_batch: AtomicUsize,
+}
+
+impl Ingest for Target {
+    fn key_rewriter(&self, rewrites: &IdRewrites) -> Result<Box<dyn KeyRewriter>, HostError> {
+        self.cluster.key_rewriter(rewrites)
+    }
+    fn ingest(&self, batch: Vec<MvccEntry>) -> Result<(), HostError> {
+        let bytes: usize = batch.iter().map(MvccEntry::size).sum();
+        self.largest_batch.fetch_max(bytes, Ordering::Relaxed);
+        if self.discard {
+            return Ok(());
+        }
+        Ingest::ingest(&self.cluster, batch)
+    }
+    fn publish(&self, _: &[Descriptor]) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn abort(&self, spans: &[Span]) -> Result<(), HostError> {
+        self.cluster.abort(spans)
+    }
+}
+
+fn status_mib(field: &str) -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn load(fx: &Fixture, mib: usize) {
+    let rows = (mib << 20) / (VALUE_LEN + 24);
+    for start in (0..rows).step_by(2000) {
+        let batch: Vec<_> = (start..(start + 2000).min(rows))
+            .map(|i| (row(USERS, i as u32), Some(value(i as u32, VALUE_LEN))))
+            .collect();
+        fx.cluster.write_batch(&batch).unwrap();
+    }
+}
+
+fn spec(new: DescriptorId) -> RestoreSpec {
+    let rewrite = DescriptorRewrite {
+        new_id: new,
+        ..DescriptorRewrite::default()
+    };
+    RestoreSpec {
+        description: format!("RESTORE TABLE users FROM LATEST IN '{URI}'"),
+        user: "root".into(),
+        source: RestoreSource {
+            collection: URI.into(),
+            locality_uris: Vec::new(),
+            incremental_location: None,
+            backup: BackupChoice::Latest,
+        },
+        as_of: None,
+        targets: RestoreTargets::Tables(vec![USERS]),
+        rewrites: [(USERS, rewrite)].into_iter().collect(),
+        index_spans: Vec::new(),
+        options: RestoreOptions::default(),
+    }
+}
+
+fn restore(
+    fx: &Fixture,
+    rt: &tokio::runtime::Runtime,
+    what: &str,
+    new: DescriptorId,
+    discard: bool,
+    settings: RestoreSettings,
+) {
+    let target = Arc::new(Target {
+        cluster: fx.cluster.clone(),
+        discard,
+        largest_batch: AtomicUsize::new(0),
+    });
+    let jobs = RestoreJobs::new(fx.host(), target.clone(), settings);
+    let before = status_mib("VmRSS:");
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let start = Instant::now();
+    let r = rt.block_on(jobs.restore(spec(new))).unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    let growth = status_mib("VmHWM:") - before;
+    let mib = r.bytes as f64 / (1 << 20) as f64;
+    println!(
+        "{what}: {mib:.1} MiB in {secs:.2} s = {:.1} MiB/s; RSS growth {growth:.0} MiB \
+         (RSS before {before:.0} MiB); largest batch {} KiB",
+        mib / secs,
+        target.largest_batch.load(Ordering::Relaxed) >> 10
+    );
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::var("RESTORE_MEM_SIZES")
+        .unwrap_or_else(|_| "64,256".into())
+        .split(',')
+        .map(|v| v.trim().parse().unwrap())
+        .collect();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for mib in sizes {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ClusterConfig::default();
+        if let Ok(cache) = std::env::var("RESTORE_MEM_CACHE_MIB") {
+            config.cache_bytes = cache.parse::<usize>().unwrap() << 20;
+        }
+        let fx = Fixture::open(dir.path(), config).unwrap();
+        load(&fx, mib);
+        let end = fx.cluster.now().unwrap();
+        let mut backup = fx.spec(URI, end, LayerChoice::NewFull);
+        backup.descriptors.retain(|d| d.id == USERS);
+        backup.spans = vec![embedded_cluster::keys::table_span(USERS)];
+        let backups = BackupJobs::new(fx.host(), BackupSettings::default());
+        rt.block_on(backups.backup(backup)).unwrap();
+        println!(
+            "--- table of {mib} MiB (RSS {:.0} MiB)",
+            status_mib("VmRSS:")
+        );
+        restore(
+            &fx,
+            &rt,
+            "restore job, default settings, batches dropped",
+            900,
+            true,
+            RestoreSettings::default(),
+        );
+        restore(
+            &fx,
+            &rt,
+            "restore job, 1 worker, 1 MiB batches, dropped",
+            901,
+            true,
+            RestoreSettings {
+                workers: 1,
+                ingest_batch_bytes: 1 << 20,
+                ..RestoreSettings::default()
+            },
+        );
+        restore(
+            &fx,
+            &rt,
+            "restore into the cluster, default settings",
+            902,
+            false,
+            RestoreSettings::default(),
+        );
+    }
+}
