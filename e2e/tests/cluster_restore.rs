@@ -94,6 +94,26 @@ fn a_cluster_restore_brings_back_users_grants_zones_settings_and_paused_schedule
     );
     assert!(schedules.iter().any(|s| !s.paused));
 
+    // SHOW BACKUP lists the system tables the backup carries.
+    let mut s = a.session("root").unwrap();
+    let show = format!(
+        "{:?}",
+        exec(
+            &mut s,
+            &format!("SHOW BACKUP FROM LATEST IN '{collection}'")
+        )
+    );
+    for name in [
+        "system",
+        "users",
+        "zones",
+        "settings",
+        "scheduled_jobs",
+        "items",
+    ] {
+        assert!(show.contains(&format!("\"{name}\"")), "{name} in {show}");
+    }
+
     let b = open(dirs[1].path());
     let mut root = b.session("root").unwrap();
     // The target's own defaultdb exists (the session made it): it gives way.
