@@ -26,6 +26,11 @@ pub struct BackupSettings {
     pub checkpoint_interval: Duration,
     /// PBKDF2 iterations for a new encrypted backup (64,000).
     pub kdf_iterations: u32,
+    /// Export chunks in flight across the whole job, in bytes of their
+    /// `chunk_target_bytes` (64 MiB): with the chunk size, this bounds the
+    /// job's buffers whatever the number of nodes and workers. At least one
+    /// chunk is always allowed.
+    pub max_in_flight_bytes: u64,
 }
 
 impl Default for BackupSettings {
@@ -41,6 +46,7 @@ impl Default for BackupSettings {
             max_backoff: Duration::from_secs(1),
             checkpoint_interval: Duration::from_secs(60),
             kdf_iterations: backup_format::DEFAULT_PBKDF2_ITERATIONS,
+            max_in_flight_bytes: 64 << 20,
         }
     }
 }
@@ -59,6 +65,7 @@ impl BackupSettings {
             max_backoff: Duration::from_millis(10),
             checkpoint_interval: Duration::from_millis(20),
             kdf_iterations: 1_000,
+            max_in_flight_bytes: 24 << 10,
         }
     }
 

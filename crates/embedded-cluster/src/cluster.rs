@@ -53,10 +53,13 @@ pub struct ClusterConfig {
     pub range_max_bytes: u64,
     /// GC TTL of tables without their own `gc.ttlseconds` (default 25 hours).
     pub default_gc_ttl: Duration,
+    /// Bytes of the storage engine's page cache (default 1 GiB).
+    pub cache_bytes: usize,
 }
 
 impl Default for ClusterConfig {
-    /// Three nodes: two zones of `us-east1` and one of `us-west1`; 64 MiB ranges; 25 h TTL.
+    /// Three nodes: two zones of `us-east1` and one of `us-west1`; 64 MiB
+    /// ranges; 25 h TTL; a 1 GiB engine cache.
     fn default() -> ClusterConfig {
         ClusterConfig {
             nodes: vec![
@@ -66,6 +69,7 @@ impl Default for ClusterConfig {
             ],
             range_max_bytes: 64 << 20,
             default_gc_ttl: Duration::from_secs(25 * 3600),
+            cache_bytes: 1 << 30,
         }
     }
 }
@@ -121,7 +125,10 @@ impl Cluster {
             }
             Err(fs::TryLockError::Error(e)) => return Err(storage("locking the store")(&e)),
         }
-        let db = match Database::create(dir.join("data.redb")) {
+        let db = match Database::builder()
+            .set_cache_size(config.cache_bytes)
+            .create(dir.join("data.redb"))
+        {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(ClusterError::StoreInUse {

@@ -10,6 +10,10 @@
 //! - Transient failures re-plan the rest with backoff; `max_retries` of them
 //!   in a row on one span without progress fail the attempt (the job then
 //!   retries or pauses).
+//! - Chunks in flight across the job are bounded by `max_in_flight_bytes`:
+//!   a worker takes its chunk's share of a job-wide budget before asking for
+//!   a chunk and returns it once the sink has consumed the chunk, so the
+//!   job's buffers do not grow with the number of nodes and workers.
 //! - No span is exported twice: a span leaves the queue before it is
 //!   exported, and only its unexported remainder (from the chunk's resume
 //!   key) is ever put back.
@@ -19,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use backup_format::{PrettyKey, Span, Timestamp};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 
 use super::sink::{Done, Sink, SinkTarget};
 use crate::error::ExecError;
@@ -62,6 +66,8 @@ pub(crate) struct Exporter {
     started: Instant,
     state: Mutex<State>,
     notify: Notify,
+    /// The in-flight chunk budget, in KiB.
+    budget: Semaphore,
 }
 
 fn lock(m: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
@@ -81,7 +87,6 @@ impl Exporter {
     ) -> Exporter {
         Exporter {
             kv,
-            settings,
             end_ts,
             all_revisions,
             started,
@@ -92,6 +97,8 @@ impl Exporter {
                 stop: false,
             }),
             notify: Notify::new(),
+            budget: Semaphore::new(budget_kib(&settings).0),
+            settings,
         }
     }
 
@@ -251,6 +258,12 @@ impl Exporter {
                 intent_policy: policy,
                 target_bytes: self.settings.chunk_target_bytes,
             };
+            // Held until the sink has taken the chunk's entries.
+            let share = self
+                .budget
+                .acquire_many(budget_kib(&self.settings).1)
+                .await
+                .map_err(|_| ExecError::Internal("the export budget was closed".into()))?;
             let kv = self.kv.clone();
             let result = tokio::task::spawn_blocking(move || kv.export(node, &request))
                 .await
@@ -261,6 +274,7 @@ impl Exporter {
                     for d in sink.add(chunk.entries).await? {
                         send(Some(d));
                     }
+                    drop(share);
                     item.failures = 0;
                     match chunk.resume_key {
                         Some(k) if k.as_slice() < end.as_slice() => cursor = k,
@@ -319,5 +333,34 @@ impl Exporter {
                 }
             }
         }
+    }
+}
+
+/// `(job budget, one chunk's share)` in KiB: the budget holds at least one
+/// chunk, so a chunk larger than the budget still runs, alone.
+fn budget_kib(settings: &BackupSettings) -> (usize, u32) {
+    let limit = u64::from(u32::MAX / 2);
+    let chunk = settings.chunk_target_bytes.div_ceil(1024).clamp(1, limit);
+    let total = (settings.max_in_flight_bytes / 1024).clamp(chunk, limit);
+    (total as usize, chunk as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_holds_at_least_one_chunk_and_never_overflows() {
+        let mut s = BackupSettings::default();
+        assert_eq!(budget_kib(&s), (64 << 10, 4 << 10));
+        s.max_in_flight_bytes = 1 << 20;
+        s.chunk_target_bytes = 16 << 20;
+        assert_eq!(budget_kib(&s), (16 << 10, 16 << 10), "one chunk fits");
+        s.max_in_flight_bytes = u64::MAX;
+        s.chunk_target_bytes = u64::MAX;
+        let (total, chunk) = budget_kib(&s);
+        assert!(total <= Semaphore::MAX_PERMITS && chunk as usize <= total);
+        s.chunk_target_bytes = 0;
+        assert_eq!(budget_kib(&s).1, 1);
     }
 }
