@@ -148,8 +148,8 @@ mod mvcc;
 pub mod password;
 mod ranges;
 mod records;
-mod schedules;
 pub mod scheduler;
+mod schedules;
 pub mod sql;
 
 pub use backup_statements::install_backup_statements;
