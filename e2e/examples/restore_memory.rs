@@ -11,7 +11,8 @@
 //! Memory is the growth of `VmHWM` (reset through `/proc/self/clear_refs`)
 //! over the RSS just before the restore. `RESTORE_MEM_CACHE_MIB` sets the
 //! storage engine's page cache (default 1 GiB), which the cluster's own
-//! ingest fills.
+//! ingest fills. `RESTORE_MEM_CLUSTER_ALT=batch=<MiB>,workers=<n>` adds a
+//! fourth restore into the cluster with those settings.
 //! Run: `cargo run --release -p e2e --example restore_memory`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -182,5 +183,25 @@ fn main() {
             false,
             RestoreSettings::default(),
         );
+        if let Ok(alt) = std::env::var("RESTORE_MEM_CLUSTER_ALT") {
+            let mut settings = RestoreSettings::default();
+            for part in alt.split(',') {
+                match part.split_once('=') {
+                    Some(("batch", v)) => {
+                        settings.ingest_batch_bytes = v.parse::<usize>().unwrap() << 20
+                    }
+                    Some(("workers", v)) => settings.workers = v.parse().unwrap(),
+                    _ => panic!("RESTORE_MEM_CLUSTER_ALT: {part}"),
+                }
+            }
+            restore(
+                &fx,
+                &rt,
+                &format!("restore into the cluster, {alt}"),
+                903,
+                false,
+                settings,
+            );
+        }
     }
 }

@@ -155,6 +155,18 @@ async fn a_canceled_restore_leaves_nothing_whether_running_or_paused() {
         jobs.resume(id).await.is_err(),
         "a canceled job cannot resume"
     );
+
+    // Job control of this registry touches only restore jobs.
+    let backup = fx.host.jobs.list().unwrap()[0].clone();
+    assert_eq!(backup.kind, backup_exec::JobKind::Backup);
+    let source_jobs = RestoreJobs::new(fx.host.clone(), ingest, RestoreSettings::for_tests());
+    for e in [
+        source_jobs.cancel(backup.id).await.unwrap_err(),
+        source_jobs.resume(backup.id).await.unwrap_err(),
+    ] {
+        assert!(e.to_string().contains("not a restore"), "{e}");
+    }
+    assert_eq!(fx.host.jobs.get(backup.id).unwrap().unwrap(), backup);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

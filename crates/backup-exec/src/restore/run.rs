@@ -125,6 +125,9 @@ impl RestoreJobs {
             ));
         }
         self.host.jobs.update(id, &mut |r| match r.status {
+            _ if r.kind != JobKind::Restore => {
+                Err(HostError::Invalid(format!("job {id} is not a restore")))
+            }
             JobStatus::Running | JobStatus::PauseRequested => {
                 r.status = JobStatus::PauseRequested;
                 Ok(())
@@ -148,6 +151,9 @@ impl RestoreJobs {
         let live = self.live(id);
         let mut at_once = false;
         let record = self.host.jobs.update(id, &mut |r| {
+            if r.kind != JobKind::Restore {
+                return Err(HostError::Invalid(format!("job {id} is not a restore")));
+            }
             if r.status.is_terminal() {
                 return Err(HostError::Invalid(format!(
                     "job {id} is {}: it cannot be canceled",
