@@ -74,6 +74,16 @@ fn source(dir: &Path, collection: &str) -> (Cluster, Vec<Vec<Value>>) {
             "CREATE SCHEDULE nightly FOR BACKUP INTO '{collection}-scheduled' RECURRING '@daily'"
         ),
     );
+    // As if the schedules had run: job ids that mean nothing elsewhere.
+    for sched in c.schedules().unwrap() {
+        c.update_schedule(sched.id, |r| {
+            let mut b = r.to_backup_schedule()?;
+            b.state.last_job = Some(4242);
+            *r = embedded_cluster::ScheduleRecord::from_backup_schedule(&b);
+            Ok(())
+        })
+        .unwrap();
+    }
     let rows = items(&mut s, "shop.items");
     let backup = exec(&mut s, &format!("BACKUP INTO '{collection}'"));
     assert_eq!(backup.rows[0][1], Value::String("succeeded".into()));
@@ -152,8 +162,12 @@ fn a_cluster_restore_brings_back_users_grants_zones_settings_and_paused_schedule
     assert_eq!(labels, ["nightly", "nightly"]);
     let ids: Vec<u64> = restored.iter().map(|s| s.id).collect();
     for s in &restored {
-        let pair = s.to_backup_schedule().unwrap().details.pair.unwrap();
+        let schedule = s.to_backup_schedule().unwrap();
+        let pair = schedule.details.pair.unwrap();
         assert!(ids.contains(&pair) && pair != s.id, "{s:?}");
+        assert!(schedule.state.running.is_empty() && schedule.state.last_job.is_none());
+        assert!(schedule.state.chain.is_none());
+        assert!(schedule.state.status.contains("restored"), "{schedule:?}");
     }
 
     // The source's jobs are not restored: the target has only its restore.

@@ -14,8 +14,9 @@
 //! - `system.settings`: written as backed up.
 //! - `system.scheduled_jobs`: each schedule comes back **paused** under a
 //!   fresh id (pairs of full/incremental schedules point at each other's
-//!   new ids), so a restored cluster does not start writing into the
-//!   source's collection by surprise. Schedules are created just before the
+//!   new ids; the source's running jobs and chain protection are
+//!   forgotten, their ids mean nothing here), so a restored cluster does
+//!   not start writing into the source's collection by surprise. Schedules are created just before the
 //!   catalog commit and dropped again if it fails.
 //! - `system.jobs` is not restored.
 
@@ -127,7 +128,8 @@ impl Cluster {
     }
 
     /// Creates every backed-up schedule paused under a fresh id, then points
-    /// pairs at each other's new ids. Returns the new ids.
+    /// pairs at each other's new ids and drops the source's job and
+    /// protection ids from their state. Returns the new ids.
     fn restore_schedules<'a>(
         &self,
         rows: impl Iterator<Item = &'a (Vec<u8>, Vec<u8>)>,
@@ -151,10 +153,14 @@ impl Cluster {
                 let Ok(mut schedule) = record.to_backup_schedule() else {
                     continue; // not a backup schedule: nothing refers to other ids
                 };
-                let Some(pair) = schedule.details.pair else {
-                    continue;
-                };
-                schedule.details.pair = moved.get(&pair).copied();
+                schedule.details.pair = schedule.details.pair.and_then(|p| moved.get(&p).copied());
+                // Jobs and protections of the source cluster mean nothing here.
+                let state = &mut schedule.state;
+                state.running.clear();
+                state.last_job = None;
+                state.chain = None;
+                state.status =
+                    "PAUSED: restored with the cluster; RESUME SCHEDULE to run it".into();
                 self.update_schedule(*new, |r| {
                     *r = ScheduleRecord::from_backup_schedule(&schedule);
                     Ok(())
