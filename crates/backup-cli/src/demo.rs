@@ -21,7 +21,7 @@ use crate::fingerprints;
 use crate::output::{self, Format};
 use crate::progress::{BarMode, JobWatch, runs_a_job};
 use crate::redact::{Secrets, statement_for_display};
-use crate::store::OpenStore;
+use crate::store::{OpenStore, Schedules};
 
 /// The collection the demo backs up into.
 const COLLECTION: &str = "nodelocal://1/demo-backups";
@@ -65,7 +65,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             temp.path().to_path_buf()
         }
     };
-    let store = OpenStore::open(&dir, args.nodes)?;
+    let store = OpenStore::open(&dir, args.nodes, Schedules::Ignore)?;
     let mut demo = Demo::new(store.cluster())?;
     demo.story(&args)?;
     let failed = demo.failed;

@@ -5,7 +5,10 @@
 //!   with revision history, SHOW BACKUPS / SHOW BACKUP, restores at the
 //!   latest time and in between, each proven by fingerprints;
 //! - `sql`: statements (or an interactive shell) in one session against the
-//!   embedded cluster of a store directory;
+//!   embedded cluster of a store directory, with scheduled backups running
+//!   while it is open;
+//! - `start`: the cluster of a store directory served over the PostgreSQL
+//!   wire protocol (psql, drivers), with scheduled backups running;
 //! - `workload init bank`: the bank workload, bulk loaded;
 //! - `inspect` and `verify`: a backup collection, offline.
 //!
@@ -21,6 +24,7 @@ mod progress;
 mod redact;
 mod shell;
 mod sql;
+mod start;
 mod store;
 mod verify;
 mod workload;
@@ -55,6 +59,9 @@ enum Command {
     /// Runs SQL statements (or an interactive shell) against the cluster in a
     /// store directory.
     Sql(sql::SqlArgs),
+    /// Serves the cluster of a store directory over the PostgreSQL wire
+    /// protocol (psql, drivers), with scheduled backups running.
+    Start(start::StartArgs),
     /// Loads sample workloads in bulk.
     Workload(workload::WorkloadArgs),
     /// Lists the backups in a collection and, for one, its chain and contents
@@ -71,6 +78,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(a) => demo::run(a),
         Command::Sql(a) => sql::run(a),
+        Command::Start(a) => start::run(a),
         Command::Workload(a) => workload::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Verify(a) => verify::run(a),

@@ -12,7 +12,7 @@ use embedded_cluster::{Cluster, Session};
 use crate::output::{self, Format};
 use crate::progress::{BarMode, JobWatch, runs_a_job};
 use crate::redact::Secrets;
-use crate::store::OpenStore;
+use crate::store::{OpenStore, Schedules};
 
 /// Arguments of `backup-cli sql`.
 #[derive(Debug, clap::Args)]
@@ -44,7 +44,7 @@ pub struct SqlArgs {
 
 /// Runs `backup-cli sql`.
 pub fn run(args: SqlArgs) -> anyhow::Result<ExitCode> {
-    let store = OpenStore::open(&args.store, args.nodes)?;
+    let store = OpenStore::open(&args.store, args.nodes, Schedules::Run)?;
     let session = store.cluster().session(&args.user).with_context(|| {
         format!(
             "cannot open a session as {:?}: create the user first \
@@ -75,12 +75,13 @@ pub fn run(args: SqlArgs) -> anyhow::Result<ExitCode> {
             }
             all.extend(stmts);
         }
-        return Ok(runner.run_all(&all));
+        let code = runner.run_all(&all);
+        return finish(&store, code);
     }
     if std::io::stdin().is_terminal() {
         let history = args.store.join("shell_history");
         crate::shell::run(&mut runner, &history)?;
-        return Ok(ExitCode::SUCCESS);
+        return finish(&store, ExitCode::SUCCESS);
     }
     let mut input = String::new();
     std::io::stdin()
@@ -90,7 +91,20 @@ pub fn run(args: SqlArgs) -> anyhow::Result<ExitCode> {
     if !rest.trim().is_empty() {
         stmts.push(rest);
     }
-    Ok(runner.run_all(&stmts))
+    let code = runner.run_all(&stmts);
+    finish(&store, code)
+}
+
+/// Runs the schedules that are due before the store closes (see
+/// [`OpenStore::finish_due_schedules`]); a failed scheduled backup makes
+/// the exit code 1.
+fn finish(store: &OpenStore, code: ExitCode) -> anyhow::Result<ExitCode> {
+    let scheduled_ok = store.finish_due_schedules()?;
+    Ok(if scheduled_ok {
+        code
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// One session and how its results are shown.

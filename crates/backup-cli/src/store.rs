@@ -3,19 +3,31 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use backup_exec::Locality;
+use backup_exec::{JobStatus, Locality};
+use embedded_cluster::scheduler::SchedulerHandle;
 use embedded_cluster::{Cluster, ClusterConfig, ClusterError};
 
-/// An open cluster with the backup statements installed; removes them (and
-/// so releases the store) when dropped.
+/// An open cluster with the backup statements installed (and, for the
+/// commands that keep the cluster up, the backup scheduler running);
+/// removes them (and so releases the store) when dropped.
 pub struct OpenStore {
     cluster: Cluster,
+    scheduler: Option<SchedulerHandle>,
+}
+
+/// Whether scheduled backups run while the store is open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schedules {
+    /// Due schedules start backups while the command runs.
+    Run,
+    /// Schedules are left alone (the demo, bulk loads).
+    Ignore,
 }
 
 impl OpenStore {
     /// Opens (creating on first use) the cluster stored in `dir`, with
     /// `nodes` nodes if it is new; a reopened store keeps its own nodes.
-    pub fn open(dir: &Path, nodes: usize) -> anyhow::Result<OpenStore> {
+    pub fn open(dir: &Path, nodes: usize, schedules: Schedules) -> anyhow::Result<OpenStore> {
         if nodes == 0 {
             bail!("--nodes must be at least 1");
         }
@@ -40,21 +52,61 @@ impl OpenStore {
                 });
             }
         };
-        cluster
-            .enable_backup_statements()
-            .context("cannot install the backup statements")?;
+        let scheduler = match schedules {
+            Schedules::Run => Some(
+                cluster
+                    .start_scheduler()
+                    .context("cannot start the backup scheduler")?,
+            ),
+            Schedules::Ignore => {
+                cluster
+                    .enable_backup_statements()
+                    .context("cannot install the backup statements")?;
+                None
+            }
+        };
         tracing::debug!(store = %dir.display(), nodes = cluster.nodes().len(), "store open");
-        Ok(OpenStore { cluster })
+        Ok(OpenStore { cluster, scheduler })
     }
 
     /// The cluster.
     pub fn cluster(&self) -> &Cluster {
         &self.cluster
     }
+
+    /// Before the command ends: starts the backups of schedules that are due
+    /// now and waits for them, printing each outcome to stderr, so a
+    /// schedule that came due while the store was open is not left for the
+    /// next process. Returns whether every one succeeded.
+    pub fn finish_due_schedules(&self) -> anyhow::Result<bool> {
+        let Some(handle) = &self.scheduler else {
+            return Ok(true);
+        };
+        let scheduler = handle.scheduler();
+        let report = scheduler.tick().context("running due schedules")?;
+        let mut ok = true;
+        for (schedule, why) in &report.failed_to_start {
+            eprintln!("scheduled backup of schedule {schedule} could not start: {why}");
+            ok = false;
+        }
+        for (schedule, job) in &report.started {
+            eprintln!("schedule {schedule} is due: waiting for its backup job {job} to finish");
+            let record = scheduler.wait_for_job(*job)?;
+            eprintln!("backup job {job} {}", record.status.as_str());
+            ok &= record.status == JobStatus::Succeeded;
+        }
+        // Record the outcomes in the schedules before the store closes.
+        if !report.started.is_empty() {
+            scheduler.tick().context("recording scheduled backups")?;
+        }
+        Ok(ok)
+    }
 }
 
 impl Drop for OpenStore {
     fn drop(&mut self) {
+        // Stop the scheduler thread before the statements go away.
+        self.scheduler.take();
         self.cluster.disable_backup_statements();
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use embedded_cluster::bank::{self, BankConfig};
 
-use crate::store::OpenStore;
+use crate::store::{OpenStore, Schedules};
 
 /// Arguments of `backup-cli workload`.
 #[derive(Debug, clap::Args)]
@@ -57,7 +57,7 @@ pub enum Workload {
 /// Runs `backup-cli workload`.
 pub fn run(args: WorkloadArgs) -> anyhow::Result<ExitCode> {
     let WorkloadCommand::Init(args) = args.command;
-    let store = OpenStore::open(&args.store, args.nodes)?;
+    let store = OpenStore::open(&args.store, args.nodes, Schedules::Ignore)?;
     let started = Instant::now();
     let config = BankConfig {
         rows: args.rows,
