@@ -148,7 +148,9 @@ pub struct RestoreResult {
 }
 
 /// How a restore runs. Memory is bounded by these, not by data size: about
-/// `workers × (max_files_per_unit × read_bytes_per_file + ingest_batch_bytes × 2)`.
+/// `workers × (max_files_per_unit × read_bytes_per_file + ingest_batch_bytes × 2)`,
+/// plus, in a full-cluster restore, the host's system rows (users, zone
+/// configurations, settings, schedules: small), held until publication.
 #[derive(Clone, PartialEq, Debug)]
 pub struct RestoreSettings {
     /// Work units processed (read, merged, ingested) at once
