@@ -12,10 +12,12 @@
 //! - `read`: per unit, ranged reads of only the needed blocks, a merge per key
 //!   across layers (the newest version at or below the restore time wins,
 //!   deletes delete), rekeying, and batched ingest;
-//! - `run`: the job ([`RestoreJobs`]): units in parallel with bounded
-//!   concurrency, a checkpoint per finished unit, pause, resume and cancel,
-//!   one publish at the end (with the system rows of a full-cluster
-//!   restore, see [`crate::Ingest::publish_cluster`]), cleanup on failure;
+//! - `control`: the job registry ([`RestoreJobs`]): pause, resume, cancel,
+//!   detached runs;
+//! - `run`: one run of the job: units in parallel with bounded concurrency,
+//!   a checkpoint per finished unit, one publish at the end (with the system
+//!   rows of a full-cluster restore, see [`crate::Ingest::publish_cluster`]),
+//!   cleanup on failure or cancel;
 //! - `codec`: the persisted job payload (the spec) and checkpoint.
 //!
 //! Name resolution (`new_db_name`, `into_db`, `RESTORE DATABASE bank`) belongs
@@ -24,6 +26,7 @@
 
 mod chain;
 mod codec;
+mod control;
 mod cover;
 mod plan;
 mod read;
@@ -33,7 +36,7 @@ pub mod spec;
 pub mod testing;
 
 pub use chain::{BackupChain, ChainLayer, read_backup};
-pub use run::RestoreJobs;
+pub use control::RestoreJobs;
 pub use spec::{
     BackupChoice, DescriptorRewrite, RestoreOptions, RestoreResult, RestoreSettings, RestoreSource,
     RestoreSpec, RestoreTargets,

@@ -1,278 +1,29 @@
-//! Running a restore job: read and validate the chain, plan descriptors and
-//! work units, restore the units in parallel, publish once; on failure or
-//! cancel remove what was ingested, so nothing is half visible.
-//!
-//! A job can be paused (it stops at the next ingest batch, keeping what
-//! finished units ingested, invisible), resumed (from its checkpoint: the
-//! same new ids, finished spans skipped) and canceled (a running job stops
-//! and cleans up; a paused one is cleaned up at once).
+//! One run of a restore job: read and validate the chain, plan descriptors
+//! and work units, restore the units in parallel (checkpointing each),
+//! publish once; on failure or cancel remove what was ingested, so nothing
+//! is half visible. A pause stops at the next ingest batch and keeps what
+//! finished units ingested for the resume.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use backup_format::{Descriptor, Span, SpanSet};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::chain::{BackupChain, SchemaChanges, read_backup};
-use super::codec::{
-    RestoreCheckpoint, decode_checkpoint, decode_spec, encode_checkpoint, encode_spec,
-};
+use super::codec::{RestoreCheckpoint, decode_checkpoint, encode_checkpoint};
+use super::control::{Outcome, RestoreJobs};
 use super::cover::{LayerFile, WorkUnit, cover};
 use super::plan::{DescriptorPlan, plan_descriptors};
 use super::read::{UnitContext, UnitStats, read_rows, restore_unit};
-use super::spec::{RestoreResult, RestoreSettings, RestoreSpec, RestoreTargets};
-use crate::backup::{Host, JobControl};
+use super::spec::{RestoreResult, RestoreSpec, RestoreTargets};
+use crate::backup::JobControl;
 use crate::error::ExecError;
-use crate::host::{HostError, Ingest, JobId, JobKind, JobRecord, JobStatus, SystemRows};
-
-type Outcome = Result<RestoreResult, ExecError>;
-
-struct Running {
-    control: watch::Sender<JobControl>,
-    handle: Option<JoinHandle<Outcome>>,
-}
-
-/// Starts and controls restore jobs on one host. Cheap to clone.
-#[derive(Clone)]
-pub struct RestoreJobs {
-    host: Host,
-    ingest: Arc<dyn Ingest>,
-    settings: RestoreSettings,
-    running: Arc<Mutex<HashMap<JobId, Running>>>,
-}
-
-impl RestoreJobs {
-    /// Restores through `ingest` on `host` with `settings`.
-    pub fn new(host: Host, ingest: Arc<dyn Ingest>, settings: RestoreSettings) -> RestoreJobs {
-        RestoreJobs {
-            host,
-            ingest,
-            settings,
-            running: Arc::new(Mutex::new(HashMap::new())),
-        }
-    }
-
-    fn running(&self) -> MutexGuard<'_, HashMap<JobId, Running>> {
-        match self.running.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
-    }
-
-    /// Whether a task of this registry still runs job `id`.
-    fn live(&self, id: JobId) -> bool {
-        self.running()
-            .get(&id)
-            .is_some_and(|r| r.handle.as_ref().is_none_or(|h| !h.is_finished()))
-    }
-
-    /// Registers a restore job and runs it; waits for it unless
-    /// `spec.options.detached` (then the id comes back at once, `running`).
-    pub async fn restore(&self, spec: RestoreSpec) -> Outcome {
-        let now = self.host.clock.now();
-        let record = JobRecord::started(
-            JobKind::Restore,
-            spec.redacted_description(),
-            spec.user.clone(),
-            now,
-            encode_spec(&spec),
-        );
-        let id = self.host.jobs.create(&record)?;
-        self.start(id, spec).await
-    }
-
-    /// Resumes a paused restore (or a `running` one no process runs any
-    /// more) from its checkpoint: under the same new ids, skipping the spans
-    /// it finished.
-    pub async fn resume(&self, id: JobId) -> Outcome {
-        if self.live(id) {
-            return Err(state_error(id, JobStatus::Running, "it is already running"));
-        }
-        let mut payload = Vec::new();
-        self.host.jobs.update(id, &mut |r| {
-            if r.kind != JobKind::Restore {
-                return Err(HostError::Invalid(format!("job {id} is not a restore")));
-            }
-            match r.status {
-                JobStatus::Paused | JobStatus::Running | JobStatus::PauseRequested => {}
-                s => {
-                    return Err(HostError::Invalid(format!(
-                        "job {id} is {}: only a paused job can be resumed",
-                        s.as_str()
-                    )));
-                }
-            }
-            r.status = JobStatus::Running;
-            r.error = None;
-            payload = r.payload.clone();
-            Ok(())
-        })?;
-        let mut spec = decode_spec(&payload)?;
-        spec.options.detached = false;
-        self.start(id, spec).await
-    }
-
-    /// Asks a running restore to pause: it stops at its next ingest batch;
-    /// what its finished units ingested stays (invisible) for the resume.
-    pub fn pause(&self, id: JobId) -> Result<(), ExecError> {
-        if !self.live(id) {
-            return Err(state_error(
-                id,
-                self.job(id)?.status,
-                "it is not running in this process",
-            ));
-        }
-        self.host.jobs.update(id, &mut |r| match r.status {
-            _ if r.kind != JobKind::Restore => {
-                Err(HostError::Invalid(format!("job {id} is not a restore")))
-            }
-            JobStatus::Running | JobStatus::PauseRequested => {
-                r.status = JobStatus::PauseRequested;
-                Ok(())
-            }
-            s => Err(HostError::Invalid(format!(
-                "job {id} is {}: it is not running",
-                s.as_str()
-            ))),
-        })?;
-        if let Some(job) = self.running().get(&id) {
-            let _ = job.control.send(JobControl::Pause);
-        }
-        Ok(())
-    }
-
-    /// Cancels a restore: a running one stops and removes what it ingested
-    /// (its status is `cancel-requested` until then); a paused one, or a
-    /// `running` one no process runs, is cleaned up and canceled at once.
-    /// Nothing of a canceled restore is visible.
-    pub async fn cancel(&self, id: JobId) -> Result<(), ExecError> {
-        let live = self.live(id);
-        let mut at_once = false;
-        let record = self.host.jobs.update(id, &mut |r| {
-            if r.kind != JobKind::Restore {
-                return Err(HostError::Invalid(format!("job {id} is not a restore")));
-            }
-            if r.status.is_terminal() {
-                return Err(HostError::Invalid(format!(
-                    "job {id} is {}: it cannot be canceled",
-                    r.status.as_str()
-                )));
-            }
-            at_once = !live || r.status == JobStatus::Paused;
-            r.status = JobStatus::CancelRequested;
-            Ok(())
-        })?;
-        if !at_once {
-            if let Some(job) = self.running().get(&id) {
-                let _ = job.control.send(JobControl::Cancel);
-            }
-            return Ok(());
-        }
-        let checkpoint = decode_checkpoint(&record.progress)?;
-        clean_up(&self.ingest, checkpoint.new_spans).await?;
-        match self.conclude(id, Err(ExecError::Canceled(id))) {
-            Err(ExecError::Canceled(_)) | Ok(_) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Waits for a detached restore started by this registry to stop.
-    pub async fn wait(&self, id: JobId) -> Outcome {
-        let handle = self.running().get_mut(&id).and_then(|r| r.handle.take());
-        let Some(handle) = handle else {
-            return Err(state_error(
-                id,
-                self.job(id)?.status,
-                "this process is not running it",
-            ));
-        };
-        let r = handle
-            .await
-            .map_err(|e| ExecError::Internal(format!("restore job {id}: {e}")));
-        self.running().remove(&id);
-        r?
-    }
-
-    /// The job's record.
-    pub fn job(&self, id: JobId) -> Result<JobRecord, ExecError> {
-        self.host.jobs.get(id)?.ok_or(ExecError::JobNotFound(id))
-    }
-
-    async fn start(&self, id: JobId, spec: RestoreSpec) -> Outcome {
-        let (tx, rx) = watch::channel(JobControl::Run);
-        let detached = spec.options.detached;
-        let this = self.clone();
-        let handle = tokio::spawn(async move {
-            let r = run_restore(&this, id, &spec, rx).await;
-            this.conclude(id, r)
-        });
-        if detached {
-            self.running().insert(
-                id,
-                Running {
-                    control: tx,
-                    handle: Some(handle),
-                },
-            );
-            return Ok(RestoreResult {
-                job_id: id,
-                status: JobStatus::Running,
-                fraction_completed: 0.0,
-                rows: 0,
-                index_entries: 0,
-                bytes: 0,
-            });
-        }
-        self.running().insert(
-            id,
-            Running {
-                control: tx,
-                handle: None,
-            },
-        );
-        let r = handle
-            .await
-            .map_err(|e| ExecError::Internal(format!("restore job {id}: {e}")));
-        self.running().remove(&id);
-        r?
-    }
-
-    /// Records the outcome of a run in the job store.
-    fn conclude(&self, id: JobId, r: Outcome) -> Outcome {
-        let now = self.host.clock.now();
-        let (status, error) = match &r {
-            Ok(_) => (JobStatus::Succeeded, None),
-            Err(ExecError::Paused(_)) => (JobStatus::Paused, None),
-            Err(ExecError::Canceled(_)) => (JobStatus::Canceled, None),
-            Err(e) => (JobStatus::Failed, Some(e.to_string())),
-        };
-        self.host.jobs.update(id, &mut |rec| {
-            rec.status = status;
-            rec.error = error.clone();
-            if status == JobStatus::Succeeded {
-                rec.fraction_completed = 1.0;
-            }
-            if status.is_terminal() {
-                rec.finished = Some(now);
-            }
-            Ok(())
-        })?;
-        r
-    }
-}
-
-fn state_error(id: JobId, status: JobStatus, what: &str) -> ExecError {
-    ExecError::JobState {
-        id,
-        status: status.as_str(),
-        what: what.to_string(),
-    }
-}
+use crate::host::{Ingest, JobId, JobStatus, SystemRows};
 
 /// One run of a restore, from its checkpoint to the end (or a stop).
-async fn run_restore(
+pub(super) async fn run_restore(
     jobs: &RestoreJobs,
     id: JobId,
     spec: &RestoreSpec,
@@ -585,7 +336,7 @@ async fn publish(
 }
 
 /// Removes everything ingested into `spans`.
-async fn clean_up(ingest: &Arc<dyn Ingest>, spans: Vec<Span>) -> Result<(), ExecError> {
+pub(super) async fn clean_up(ingest: &Arc<dyn Ingest>, spans: Vec<Span>) -> Result<(), ExecError> {
     if spans.is_empty() {
         return Ok(());
     }
