@@ -18,6 +18,9 @@
 //! backed up with the default settings, then again (into another
 //! collection) with `BACKUP_BENCH_ALT` settings, `chunk=<MiB>,workers=<n>`
 //! (default `chunk=4,workers=1`), to show the growth follows the settings.
+//! `BACKUP_BENCH_CACHE_MIB` caps redb's page cache (default: the cluster's
+//! 1 GiB), so that tables larger than the cache can be measured without
+//! the cache's growth mixing with the job's.
 //! Run: `cargo bench -p e2e --bench backup`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -223,7 +226,11 @@ fn bench(c: &mut Criterion) {
     let mut results = Vec::new();
     for &mib in &sizes {
         let dir = tempfile::tempdir().unwrap();
-        let fx = Fixture::open(dir.path(), ClusterConfig::default()).unwrap();
+        let mut config = ClusterConfig::default();
+        if let Ok(mib) = std::env::var("BACKUP_BENCH_CACHE_MIB") {
+            config.cache_bytes = mib.trim().parse::<usize>().unwrap() << 20;
+        }
+        let fx = Fixture::open(dir.path(), config).unwrap();
         let rows = load(&fx, mib);
         let loaded = status_kib("VmRSS:") as f64 / 1024.0;
         warm(&fx);
