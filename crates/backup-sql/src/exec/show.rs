@@ -352,25 +352,29 @@ impl BackupStatements {
                 ctx.user()
             )));
         }
-        if record.kind != JobKind::Backup {
-            return Err(SqlError::Unsupported(format!(
-                "job {id} is a {}: only backup jobs can be paused, resumed or canceled yet",
-                record.kind.as_str()
+        if command == JobCommand::Resume && record.status != JobStatus::Paused {
+            return Err(SqlError::Exec(format!(
+                "job {id} is {}: only a paused job can be resumed",
+                record.status.as_str()
             )));
         }
-        match command {
-            JobCommand::Pause => self.backups.pause(id)?,
-            JobCommand::Cancel => self.backups.cancel(id)?,
-            JobCommand::Resume => {
-                if record.status != JobStatus::Paused {
-                    return Err(SqlError::Exec(format!(
-                        "job {id} is {}: only a paused job can be resumed",
-                        record.status.as_str()
-                    )));
-                }
-                let jobs = self.backups.clone();
+        match (record.kind, command) {
+            (JobKind::Backup, JobCommand::Pause) => self.backups.pause(id)?,
+            (JobKind::Backup, JobCommand::Cancel) => self.backups.cancel(id)?,
+            (JobKind::Restore, JobCommand::Pause) => self.restores.pause(id)?,
+            (JobKind::Restore, JobCommand::Cancel) => self.restores.cancel(id).await?,
+            (kind, JobCommand::Resume) => {
                 // The job runs on in the background, as in CockroachDB.
-                tokio::spawn(async move { jobs.resume(id).await });
+                match kind {
+                    JobKind::Backup => {
+                        let jobs = self.backups.clone();
+                        tokio::spawn(async move { jobs.resume(id).await });
+                    }
+                    JobKind::Restore => {
+                        let jobs = self.restores.clone();
+                        tokio::spawn(async move { jobs.resume(id).await });
+                    }
+                }
                 // Wait (briefly) for it to be recorded as running.
                 for _ in 0..200 {
                     let s = self.host.jobs.get(id)?.map(|r| r.status);
