@@ -52,7 +52,7 @@ fn arb_manifest() -> impl Strategy<Value = Manifest> {
         .prop_map(
             |((id, cluster, start, end), (spans, intro), (rev, full, enc), (r, i, b, c, sha))| {
                 Manifest {
-                    version: (1, 0),
+                    version: (1, backup_format::manifest::MANIFEST_MINOR),
                     id,
                     cluster_id: cluster,
                     start_time: start,
@@ -77,6 +77,8 @@ fn arb_manifest() -> impl Strategy<Value = Manifest> {
                         sha256: sha,
                     },
                     descriptors: SideFileRef::default(),
+                    revisions: None,
+                    revision_start: Timestamp::ZERO,
                 }
             },
         )

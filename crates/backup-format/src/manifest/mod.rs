@@ -8,7 +8,11 @@
 //!   key), statistics — plus a reference (name, count, length, SHA-256) to
 //!   each side file;
 //! - side files `BACKUP_METADATA-FILES` and `BACKUP_METADATA-DESCRIPTORS`: the
-//!   file list and the descriptors, sorted, written and read as streams
+//!   file list and the descriptors as of the end time, and in a
+//!   revision-history layer `BACKUP_METADATA-DESCRIPTOR-REVISIONS`: every
+//!   descriptor revision of its window ([`DescriptorRevision`]), so a restore
+//!   inside the window knows the exact schema then; all sorted, written and
+//!   read as streams
 //!   ([`SideFileWriter`], [`SideFileReader`]) so a backup of a million files
 //!   never holds its file list in memory;
 //! - `BACKUP_MANIFEST-CHECKSUM`: `sha256:` and 64 lower-case hex digits of
@@ -45,7 +49,7 @@
 mod records;
 mod sidefile;
 
-pub use records::{BackupFile, SideRecord};
+pub use records::{BackupFile, DescriptorRevision, SideRecord, descriptors_at};
 pub use sidefile::{SideFileReader, SideFileWriter};
 
 use sha2::{Digest, Sha256};
@@ -57,8 +61,11 @@ use crate::{FormatError, Span, Timestamp};
 
 /// Major version of the manifest format this release writes and reads.
 pub const MANIFEST_MAJOR: u16 = 1;
-/// Minor version this release writes.
-pub const MANIFEST_MINOR: u16 = 0;
+/// Minor version this release writes (1: descriptor revisions and the
+/// revision start time; 1.0 readers skip both).
+pub const MANIFEST_MINOR: u16 = 1;
+/// Name of the side file of a revision-history layer's descriptor revisions.
+pub const REVISIONS_SIDE_FILE: &str = "BACKUP_METADATA-DESCRIPTOR-REVISIONS";
 const MAGIC: &[u8; 8] = b"BKPMANIF";
 const CHECKSUM_PREFIX: &str = "sha256:";
 
@@ -91,6 +98,23 @@ pub struct Manifest {
     pub files: SideFileRef,
     /// The descriptors side file.
     pub descriptors: SideFileRef,
+    /// The descriptor revisions side file of a revision-history layer
+    /// (`None` in layers without revision history, in manifests older than
+    /// 1.1, and when the host kept no descriptor history).
+    pub revisions: Option<SideFileRef>,
+    /// In a revision-history layer, the earliest time its history can be
+    /// restored at (inclusive): the start time of an incremental; for a
+    /// full backup, just above the highest GC threshold of its spans when it
+    /// was taken. ZERO in manifests older than 1.1 (read as `start_time`).
+    pub revision_start: Timestamp,
+}
+
+impl Manifest {
+    /// The earliest time a restore can read this layer's revision history
+    /// at (inclusive); only meaningful with `revision_history`.
+    pub fn history_start(&self) -> Timestamp {
+        self.revision_start.max(self.start_time)
+    }
 }
 
 /// Encryption facts a manifest records (never the key).
@@ -202,6 +226,12 @@ impl Manifest {
         m.message(10, &st)
             .message(11, &side_ref_message(&self.files))
             .message(12, &side_ref_message(&self.descriptors));
+        if let Some(r) = &self.revisions {
+            m.message(13, &side_ref_message(r));
+        }
+        if !self.revision_start.is_zero() {
+            m.message(14, &ts_message(self.revision_start));
+        }
         m.finish()
     }
 
@@ -224,6 +254,8 @@ impl Manifest {
                 10 => out.statistics = read_statistics(file, v.bytes(&m, "statistics")?)?,
                 11 => out.files = read_side_ref(file, v.bytes(&m, "files")?)?,
                 12 => out.descriptors = read_side_ref(file, v.bytes(&m, "descriptors")?)?,
+                13 => out.revisions = Some(read_side_ref(file, v.bytes(&m, "revisions")?)?),
+                14 => out.revision_start = read_ts(file, v.bytes(&m, "revision_start")?)?,
                 _ => {} // a newer minor version's field: skipped
             }
         }

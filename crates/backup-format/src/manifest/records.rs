@@ -1,11 +1,15 @@
-//! The records of the manifest's side files: data files and descriptors.
+//! The records of the manifest's side files: data files, descriptors and
+//! descriptor revisions.
 //!
 //! Each record is one protobuf-wire message (field tables in `docs/FORMAT.md`).
 
 use super::{read_span, read_ts, span_message, ts_message};
 use crate::datafile::FileSummary;
 use crate::wire::{MessageReader, MessageWriter};
-use crate::{Dependency, DependencyKind, Descriptor, DescriptorKind, FormatError, Span, Timestamp};
+use crate::{
+    Dependency, DependencyKind, Descriptor, DescriptorId, DescriptorKind, FormatError, Span,
+    Timestamp,
+};
 
 /// A record type of a side file.
 pub trait SideRecord: Sized {
@@ -228,4 +232,90 @@ fn read_dependency(file: &str, bytes: &[u8]) -> Result<Dependency, FormatError> 
         }
     };
     Ok(Dependency { id, kind })
+}
+
+/// One revision of a descriptor inside a revision-history layer's window:
+/// the descriptor as written at `time`, or its drop.
+///
+/// A layer's revision list opens with the state of every descriptor it
+/// covers as of the layer's [`super::Manifest::revision_start`] (records at
+/// exactly that time), followed by every change after it up to the layer's
+/// end time, in `(time, id)` order. The schema as of a time `t` in the
+/// window is, per id, the newest record at or before `t` (a drop, or no
+/// record: the object did not exist then).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DescriptorRevision {
+    /// The descriptor's id.
+    pub id: DescriptorId,
+    /// When this revision was written.
+    pub time: Timestamp,
+    /// The descriptor as of `time`; `None` when it was dropped then.
+    pub descriptor: Option<Descriptor>,
+}
+
+impl SideRecord for DescriptorRevision {
+    const MAGIC: [u8; 8] = *b"BKPDREVS";
+    const KIND: &'static str = "descriptor revision list";
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        let mut m = MessageWriter::new();
+        m.uint(1, self.id).message(2, &ts_message(self.time));
+        if let Some(d) = &self.descriptor {
+            let mut body = Vec::new();
+            d.encode(&mut body);
+            m.bytes(3, &body);
+        }
+        out.extend_from_slice(m.as_bytes());
+    }
+
+    fn decode(file: &str, bytes: &[u8]) -> Result<DescriptorRevision, FormatError> {
+        let mut r = DescriptorRevision {
+            id: 0,
+            time: Timestamp::ZERO,
+            descriptor: None,
+        };
+        let mut m = MessageReader::new(file, "a descriptor revision record", bytes);
+        while let Some((field, v)) = m.next_field()? {
+            match field {
+                1 => r.id = v.uint(&m, "id")?,
+                2 => r.time = read_ts(file, v.bytes(&m, "time")?)?,
+                3 => {
+                    r.descriptor = Some(Descriptor::decode(file, v.bytes(&m, "descriptor")?)?)
+                }
+                _ => {}
+            }
+        }
+        if let Some(d) = &r.descriptor
+            && d.id != r.id
+        {
+            return Err(FormatError::corrupt(
+                file,
+                format!(
+                    "a revision of descriptor {} at {} holds descriptor {}",
+                    r.id, r.time, d.id
+                ),
+            ));
+        }
+        Ok(r)
+    }
+
+    fn follows(prev: &DescriptorRevision, next: &DescriptorRevision) -> bool {
+        (prev.time, prev.id) < (next.time, next.id)
+    }
+}
+
+/// The schema as of `at` from a layer's revision list (see
+/// [`DescriptorRevision`]): per id, the newest revision at or before `at`,
+/// dropped objects left out; sorted by id.
+pub fn descriptors_at(
+    revisions: impl IntoIterator<Item = DescriptorRevision>,
+    at: Timestamp,
+) -> Vec<Descriptor> {
+    let mut state = std::collections::BTreeMap::new();
+    for r in revisions {
+        if r.time <= at {
+            state.insert(r.id, r.descriptor);
+        }
+    }
+    state.into_values().flatten().collect()
 }

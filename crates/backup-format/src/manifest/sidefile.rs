@@ -1,15 +1,17 @@
-//! Streamed, sorted side files of the manifest: the file list and the descriptors.
+//! Streamed, sorted side files of the manifest: the file list, the
+//! descriptors and the descriptor revisions.
 //!
 //! Plain layout (all integers little-endian):
 //!
 //! ```text
-//! header  magic [8] ("BKPFILES" or "BKPDESCS") | major u16 (1) | minor u16 (0)
+//! header  magic [8] ("BKPFILES", "BKPDESCS" or "BKPDREVS") | major u16 (1) | minor u16 (0)
 //! chunk*  length u32 (> 0) | crc32c u32 of (length ‖ payload) | payload: (record length varint | record)*
 //! end     0u32 | record count u64 | crc32c u32 of every byte before this field
 //! ```
 //!
 //! Each record is a protobuf-wire message; records are in strictly
-//! increasing order (files by span start then path, descriptors by id), which
+//! increasing order (files by span start then path, descriptors by id,
+//! revisions by time then id), which
 //! the writer enforces. Chunks hold whole records and are ~64 KiB, so a
 //! reader holds one chunk at a time and checks each chunk's crc32c before it
 //! yields any of its records. In an encrypted backup the plain bytes are
@@ -123,7 +125,7 @@ impl<W: Write, T: SideRecord> SideFileWriter<W, T> {
             return Err(FormatError::OutOfOrder {
                 file: self.name.clone(),
                 detail: format!(
-                    "record {} of the {} does not sort after the one before it (files by span start then path, descriptors by id, no duplicates)",
+                    "record {} of the {} does not sort after the one before it (files by span start then path, descriptors by id, revisions by time then id, no duplicates)",
                     self.count,
                     T::KIND
                 ),
