@@ -4,6 +4,9 @@
 
 use embedded_cluster::{Cluster, QueryResult, Session, Value, bank};
 
+mod support;
+use support::{err, exec};
+
 const URI: &str = "nodelocal://1/backups";
 
 fn open() -> (tempfile::TempDir, Cluster) {
@@ -12,20 +15,6 @@ fn open() -> (tempfile::TempDir, Cluster) {
     assert_eq!(cluster.nodes().len(), 3);
     cluster.enable_backup_statements().unwrap();
     (dir, cluster)
-}
-
-fn exec(s: &mut Session, sql: &str) -> QueryResult {
-    match s.execute(sql) {
-        Ok(r) => r,
-        Err(e) => panic!("{sql}: {e}"),
-    }
-}
-
-fn err(s: &mut Session, sql: &str) -> String {
-    match s.execute(sql) {
-        Ok(r) => panic!("{sql} succeeded: {r:?}"),
-        Err(e) => e.to_string(),
-    }
 }
 
 fn fingerprints(s: &mut Session, table: &str) -> Vec<Vec<Value>> {

@@ -5,30 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use embedded_cluster::{Cluster, QueryResult, Session, Value};
+use embedded_cluster::{Session, Value};
 
-fn open() -> (tempfile::TempDir, Cluster) {
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster::open_default(dir.path()).unwrap();
-    cluster.enable_backup_statements().unwrap();
-    (dir, cluster)
-}
-
-fn exec(s: &mut Session, sql: &str) -> QueryResult {
-    s.execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-fn err(s: &mut Session, sql: &str) -> String {
-    match s.execute(sql) {
-        Ok(r) => panic!("{sql} succeeded: {r:?}"),
-        Err(e) => e.to_string(),
-    }
-}
-
-fn column<'a>(r: &'a QueryResult, row: usize, name: &str) -> &'a Value {
-    let i = r.columns.iter().position(|(n, _)| n == name).unwrap();
-    &r.rows[row][i]
-}
+mod support;
+use support::{column, err, exec, open_with_backups as open};
 
 fn int(v: &Value) -> i64 {
     match v {

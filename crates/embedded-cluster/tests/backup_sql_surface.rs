@@ -6,33 +6,13 @@
 
 use std::path::{Path, PathBuf};
 
-use embedded_cluster::{Cluster, QueryResult, Session, Value};
+use embedded_cluster::{QueryResult, Session, Value};
 
-fn open() -> (tempfile::TempDir, Cluster) {
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster::open_default(dir.path()).unwrap();
-    cluster.enable_backup_statements().unwrap();
-    (dir, cluster)
-}
-
-fn exec(s: &mut Session, sql: &str) -> QueryResult {
-    s.execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-fn err(s: &mut Session, sql: &str) -> String {
-    match s.execute(sql) {
-        Ok(r) => panic!("{sql} succeeded: {r:?}"),
-        Err(e) => e.to_string(),
-    }
-}
+mod support;
+use support::{column_values as column, err, exec, open_with_backups as open};
 
 fn names(r: &QueryResult) -> Vec<&str> {
     r.columns.iter().map(|(n, _)| n.as_str()).collect()
-}
-
-fn column(r: &QueryResult, name: &str) -> Vec<Value> {
-    let i = r.columns.iter().position(|(n, _)| n == name).unwrap();
-    r.rows.iter().map(|row| row[i].clone()).collect()
 }
 
 fn s(v: &str) -> Value {

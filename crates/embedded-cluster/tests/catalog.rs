@@ -7,24 +7,10 @@ use std::time::Duration;
 use backup_exec::{Catalog, Ingest};
 use backup_format::{DependencyKind, DescriptorKind};
 use embedded_cluster::bank::{self, BankConfig};
-use embedded_cluster::{Cluster, QueryResult, Session, Value};
 
-fn open() -> (tempfile::TempDir, Cluster) {
-    let dir = tempfile::tempdir().unwrap();
-    let c = Cluster::open_default(dir.path()).unwrap();
-    (dir, c)
-}
-
-fn exec(s: &mut Session, sql: &str) -> QueryResult {
-    s.execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-fn err(s: &mut Session, sql: &str) -> String {
-    match s.execute(sql) {
-        Ok(r) => panic!("{sql} succeeded: {r:?}"),
-        Err(e) => e.to_string(),
-    }
-}
+mod support;
+use embedded_cluster::Value;
+use support::{err, exec, open};
 
 #[test]
 fn privileges_are_enforced_and_granted() {

@@ -4,24 +4,10 @@
 
 use backup_exec::Catalog;
 use backup_format::{DependencyKind, DescriptorKind};
-use embedded_cluster::{Cluster, QueryResult, Session, Value};
+use embedded_cluster::{QueryResult, Session, Value};
 
-fn open() -> (tempfile::TempDir, Cluster) {
-    let dir = tempfile::tempdir().unwrap();
-    let c = Cluster::open_default(dir.path()).unwrap();
-    (dir, c)
-}
-
-fn exec(s: &mut Session, sql: &str) -> QueryResult {
-    s.execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-fn err(s: &mut Session, sql: &str) -> String {
-    match s.execute(sql) {
-        Ok(r) => panic!("{sql} succeeded: {r:?}"),
-        Err(e) => e.to_string(),
-    }
-}
+mod support;
+use support::{err, exec, open};
 
 fn ints(r: &QueryResult) -> Vec<Vec<i64>> {
     r.rows
