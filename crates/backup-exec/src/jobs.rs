@@ -20,18 +20,13 @@ use crate::host::{HostError, JobId, JobKind, JobRecord, JobStatus};
 use crate::progress::{NoProgress, ProgressEvent, ProgressListener};
 use crate::settings::BackupSettings;
 
-struct Running {
-    control: watch::Sender<JobControl>,
-    handle: Option<JoinHandle<Result<BackupResult, ExecError>>>,
-}
-
 /// Starts and controls backup jobs on one host. Cheap to clone.
 #[derive(Clone)]
 pub struct BackupJobs {
     host: Host,
     settings: BackupSettings,
     listener: Arc<dyn ProgressListener>,
-    running: Arc<Mutex<HashMap<JobId, Running>>>,
+    tasks: Tasks<BackupResult>,
 }
 
 impl BackupJobs {
@@ -41,7 +36,7 @@ impl BackupJobs {
             host,
             settings,
             listener: Arc::new(NoProgress),
-            running: Arc::new(Mutex::new(HashMap::new())),
+            tasks: Tasks::new("backup"),
         }
     }
 
@@ -54,21 +49,6 @@ impl BackupJobs {
     /// The host.
     pub fn host(&self) -> &Host {
         &self.host
-    }
-
-    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Running>> {
-        match self.running.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
-    }
-
-    /// Whether a task of this registry still runs job `id` (a detached job
-    /// that stopped but was not waited for does not).
-    fn live(&self, id: JobId) -> bool {
-        self.running()
-            .get(&id)
-            .is_some_and(|r| r.handle.as_ref().is_none_or(|h| !h.is_finished()))
     }
 
     /// Registers and runs a backup. Waits for it unless `spec.detached`, in
@@ -89,7 +69,7 @@ impl BackupJobs {
     /// Resumes a paused job (or a `running` one no process runs any more),
     /// from its last checkpoint.
     pub async fn resume(&self, id: JobId) -> Result<BackupResult, ExecError> {
-        if self.live(id) {
+        if self.tasks.live(id) {
             return Err(state_error(id, JobStatus::Running, "it is already running"));
         }
         let mut spec = None;
@@ -117,7 +97,7 @@ impl BackupJobs {
         let (tx, rx) = watch::channel(JobControl::Run);
         let detached = spec.detached;
         let this = self.clone();
-        let handle = tokio::spawn(async move {
+        let run = async move {
             let run = JobRun {
                 host: &this.host,
                 settings: &this.settings,
@@ -127,36 +107,18 @@ impl BackupJobs {
             };
             let r = run_backup(run, rx).await;
             this.conclude(id, r)
-        });
-        if detached {
-            self.running().insert(
-                id,
-                Running {
-                    control: tx,
-                    handle: Some(handle),
-                },
-            );
-            return Ok(BackupResult {
-                job_id: id,
-                status: JobStatus::Running,
-                fraction_completed: 0.0,
-                rows: 0,
-                index_entries: 0,
-                bytes: 0,
-            });
-        }
-        self.running().insert(
-            id,
-            Running {
-                control: tx,
-                handle: None,
-            },
-        );
-        let r = handle
+        };
+        let started = BackupResult {
+            job_id: id,
+            status: JobStatus::Running,
+            fraction_completed: 0.0,
+            rows: 0,
+            index_entries: 0,
+            bytes: 0,
+        };
+        self.tasks
+            .run(id, tx, detached.then_some(started), run)
             .await
-            .map_err(|e| ExecError::Internal(format!("backup job {id}: {e}")));
-        self.running().remove(&id);
-        r?
     }
 
     /// Records the outcome of a run in the job store.
@@ -225,7 +187,7 @@ impl BackupJobs {
     /// canceled at once. Either way its protected timestamp is released and
     /// no manifest is written.
     pub fn cancel(&self, id: JobId) -> Result<(), ExecError> {
-        let live = self.live(id);
+        let live = self.tasks.live(id);
         let now = self.host.clock.now();
         let mut at_once = false;
         let record = self.host.jobs.update(id, &mut |r| {
@@ -247,8 +209,8 @@ impl BackupJobs {
         if at_once {
             self.release_protection(&record);
             self.status_event(id, JobStatus::Canceled);
-        } else if let Some(job) = self.running().get(&id) {
-            let _ = job.control.send(JobControl::Cancel);
+        } else {
+            self.tasks.signal(id, JobControl::Cancel);
         }
         Ok(())
     }
@@ -256,7 +218,7 @@ impl BackupJobs {
     /// Asks a running job to stop with `c`, after recording `status`
     /// (first, so the job's own final status overwrites it).
     fn control(&self, id: JobId, c: JobControl, status: JobStatus) -> Result<(), ExecError> {
-        if !self.live(id) {
+        if !self.tasks.live(id) {
             let record = self.host.jobs.get(id)?.ok_or(ExecError::JobNotFound(id))?;
             return Err(state_error(
                 id,
@@ -274,28 +236,23 @@ impl BackupJobs {
                 s.as_str()
             ))),
         })?;
-        if let Some(job) = self.running().get(&id) {
-            let _ = job.control.send(c);
-        }
+        self.tasks.signal(id, c);
         Ok(())
     }
 
     /// Waits for a detached job started by this registry to stop.
     pub async fn wait(&self, id: JobId) -> Result<BackupResult, ExecError> {
-        let handle = self.running().get_mut(&id).and_then(|r| r.handle.take());
-        let Some(handle) = handle else {
-            let record = self.host.jobs.get(id)?.ok_or(ExecError::JobNotFound(id))?;
-            return Err(state_error(
-                id,
-                record.status,
-                "this process is not running it",
-            ));
-        };
-        let r = handle
-            .await
-            .map_err(|e| ExecError::Internal(format!("backup job {id}: {e}")));
-        self.running().remove(&id);
-        r?
+        match self.tasks.wait(id).await {
+            Some(r) => r,
+            None => {
+                let record = self.job(id)?;
+                Err(state_error(
+                    id,
+                    record.status,
+                    "this process is not running it",
+                ))
+            }
+        }
     }
 
     /// The job's record.
@@ -304,7 +261,113 @@ impl BackupJobs {
     }
 }
 
-fn state_error(id: JobId, status: JobStatus, what: &str) -> ExecError {
+/// The tasks that run a registry's jobs in this process: each job's control
+/// channel and, while nobody waits for it, its task. Shared by the backup
+/// and restore registries. Cheap to clone.
+pub(crate) struct Tasks<R> {
+    /// `backup` or `restore`, for errors.
+    kind: &'static str,
+    running: Arc<Mutex<HashMap<JobId, Task<R>>>>,
+}
+
+struct Task<R> {
+    control: watch::Sender<JobControl>,
+    /// `None` while a caller awaits the job in [`Tasks::run`] or [`Tasks::wait`].
+    handle: Option<JoinHandle<Result<R, ExecError>>>,
+}
+
+impl<R> Clone for Tasks<R> {
+    fn clone(&self) -> Self {
+        Tasks {
+            kind: self.kind,
+            running: self.running.clone(),
+        }
+    }
+}
+
+impl<R: Send + 'static> Tasks<R> {
+    pub(crate) fn new(kind: &'static str) -> Tasks<R> {
+        Tasks {
+            kind,
+            running: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Task<R>>> {
+        match self.running.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Whether a task of this process still runs job `id` (a detached job
+    /// that stopped but was not waited for does not).
+    pub(crate) fn live(&self, id: JobId) -> bool {
+        self.running()
+            .get(&id)
+            .is_some_and(|r| r.handle.as_ref().is_none_or(|h| !h.is_finished()))
+    }
+
+    /// Runs job `id` as a task controlled through `control`. With
+    /// `detached = Some(started)` returns `started` at once (the task runs
+    /// on until [`Tasks::wait`]); otherwise waits for the job's outcome.
+    pub(crate) async fn run(
+        &self,
+        id: JobId,
+        control: watch::Sender<JobControl>,
+        detached: Option<R>,
+        job: impl std::future::Future<Output = Result<R, ExecError>> + Send + 'static,
+    ) -> Result<R, ExecError> {
+        let handle = tokio::spawn(job);
+        if let Some(started) = detached {
+            self.running().insert(
+                id,
+                Task {
+                    control,
+                    handle: Some(handle),
+                },
+            );
+            return Ok(started);
+        }
+        self.running().insert(
+            id,
+            Task {
+                control,
+                handle: None,
+            },
+        );
+        self.join(id, handle).await
+    }
+
+    /// Sends `c` to job `id`'s task, if this process runs it.
+    pub(crate) fn signal(&self, id: JobId, c: JobControl) {
+        if let Some(task) = self.running().get(&id) {
+            let _ = task.control.send(c);
+        }
+    }
+
+    /// The outcome of detached job `id`, or `None` if no task of this
+    /// process runs it (or someone already waits for it).
+    pub(crate) async fn wait(&self, id: JobId) -> Option<Result<R, ExecError>> {
+        let handle = self.running().get_mut(&id).and_then(|t| t.handle.take())?;
+        Some(self.join(id, handle).await)
+    }
+
+    async fn join(
+        &self,
+        id: JobId,
+        handle: JoinHandle<Result<R, ExecError>>,
+    ) -> Result<R, ExecError> {
+        let r = handle
+            .await
+            .map_err(|e| ExecError::Internal(format!("{} job {id}: {e}", self.kind)));
+        self.running().remove(&id);
+        r?
+    }
+}
+
+/// The error for a job whose status does not allow what was asked.
+pub(crate) fn state_error(id: JobId, status: JobStatus, what: &str) -> ExecError {
     ExecError::JobState {
         id,
         status: status.as_str(),

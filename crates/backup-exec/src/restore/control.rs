@@ -8,11 +8,9 @@
 //! one is cleaned up at once). Nothing of a canceled or failed restore is
 //! visible.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::codec::{decode_checkpoint, decode_spec, encode_spec};
 use super::run::{clean_up, run_restore};
@@ -20,13 +18,9 @@ use super::spec::{RestoreResult, RestoreSettings, RestoreSpec};
 use crate::backup::{Host, JobControl};
 use crate::error::ExecError;
 use crate::host::{HostError, Ingest, JobId, JobKind, JobRecord, JobStatus};
+use crate::jobs::{Tasks, state_error};
 
 pub(super) type Outcome = Result<RestoreResult, ExecError>;
-
-struct Running {
-    control: watch::Sender<JobControl>,
-    handle: Option<JoinHandle<Outcome>>,
-}
 
 /// Starts and controls restore jobs on one host. Cheap to clone.
 #[derive(Clone)]
@@ -34,7 +28,7 @@ pub struct RestoreJobs {
     pub(super) host: Host,
     pub(super) ingest: Arc<dyn Ingest>,
     pub(super) settings: RestoreSettings,
-    running: Arc<Mutex<HashMap<JobId, Running>>>,
+    tasks: Tasks<RestoreResult>,
 }
 
 impl RestoreJobs {
@@ -44,22 +38,8 @@ impl RestoreJobs {
             host,
             ingest,
             settings,
-            running: Arc::new(Mutex::new(HashMap::new())),
+            tasks: Tasks::new("restore"),
         }
-    }
-
-    fn running(&self) -> MutexGuard<'_, HashMap<JobId, Running>> {
-        match self.running.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
-    }
-
-    /// Whether a task of this registry still runs job `id`.
-    fn live(&self, id: JobId) -> bool {
-        self.running()
-            .get(&id)
-            .is_some_and(|r| r.handle.as_ref().is_none_or(|h| !h.is_finished()))
     }
 
     /// Registers a restore job and runs it; waits for it unless
@@ -81,7 +61,7 @@ impl RestoreJobs {
     /// more) from its checkpoint: under the same new ids, skipping the spans
     /// it finished.
     pub async fn resume(&self, id: JobId) -> Outcome {
-        if self.live(id) {
+        if self.tasks.live(id) {
             return Err(state_error(id, JobStatus::Running, "it is already running"));
         }
         let mut payload = Vec::new();
@@ -111,7 +91,7 @@ impl RestoreJobs {
     /// Asks a running restore to pause: it stops at its next ingest batch;
     /// what its finished units ingested stays (invisible) for the resume.
     pub fn pause(&self, id: JobId) -> Result<(), ExecError> {
-        if !self.live(id) {
+        if !self.tasks.live(id) {
             return Err(state_error(
                 id,
                 self.job(id)?.status,
@@ -131,9 +111,7 @@ impl RestoreJobs {
                 s.as_str()
             ))),
         })?;
-        if let Some(job) = self.running().get(&id) {
-            let _ = job.control.send(JobControl::Pause);
-        }
+        self.tasks.signal(id, JobControl::Pause);
         Ok(())
     }
 
@@ -142,7 +120,7 @@ impl RestoreJobs {
     /// `running` one no process runs, is cleaned up and canceled at once.
     /// Nothing of a canceled restore is visible.
     pub async fn cancel(&self, id: JobId) -> Result<(), ExecError> {
-        let live = self.live(id);
+        let live = self.tasks.live(id);
         let mut at_once = false;
         let record = self.host.jobs.update(id, &mut |r| {
             if r.kind != JobKind::Restore {
@@ -159,9 +137,7 @@ impl RestoreJobs {
             Ok(())
         })?;
         if !at_once {
-            if let Some(job) = self.running().get(&id) {
-                let _ = job.control.send(JobControl::Cancel);
-            }
+            self.tasks.signal(id, JobControl::Cancel);
             return Ok(());
         }
         let checkpoint = decode_checkpoint(&record.progress)?;
@@ -174,19 +150,14 @@ impl RestoreJobs {
 
     /// Waits for a detached restore started by this registry to stop.
     pub async fn wait(&self, id: JobId) -> Outcome {
-        let handle = self.running().get_mut(&id).and_then(|r| r.handle.take());
-        let Some(handle) = handle else {
-            return Err(state_error(
+        match self.tasks.wait(id).await {
+            Some(r) => r,
+            None => Err(state_error(
                 id,
                 self.job(id)?.status,
                 "this process is not running it",
-            ));
-        };
-        let r = handle
-            .await
-            .map_err(|e| ExecError::Internal(format!("restore job {id}: {e}")));
-        self.running().remove(&id);
-        r?
+            )),
+        }
     }
 
     /// The job's record.
@@ -198,39 +169,21 @@ impl RestoreJobs {
         let (tx, rx) = watch::channel(JobControl::Run);
         let detached = spec.options.detached;
         let this = self.clone();
-        let handle = tokio::spawn(async move {
+        let run = async move {
             let r = run_restore(&this, id, &spec, rx).await;
             this.conclude(id, r)
-        });
-        if detached {
-            self.running().insert(
-                id,
-                Running {
-                    control: tx,
-                    handle: Some(handle),
-                },
-            );
-            return Ok(RestoreResult {
-                job_id: id,
-                status: JobStatus::Running,
-                fraction_completed: 0.0,
-                rows: 0,
-                index_entries: 0,
-                bytes: 0,
-            });
-        }
-        self.running().insert(
-            id,
-            Running {
-                control: tx,
-                handle: None,
-            },
-        );
-        let r = handle
+        };
+        let started = RestoreResult {
+            job_id: id,
+            status: JobStatus::Running,
+            fraction_completed: 0.0,
+            rows: 0,
+            index_entries: 0,
+            bytes: 0,
+        };
+        self.tasks
+            .run(id, tx, detached.then_some(started), run)
             .await
-            .map_err(|e| ExecError::Internal(format!("restore job {id}: {e}")));
-        self.running().remove(&id);
-        r?
     }
 
     /// Records the outcome of a run in the job store.
@@ -254,13 +207,5 @@ impl RestoreJobs {
             Ok(())
         })?;
         r
-    }
-}
-
-fn state_error(id: JobId, status: JobStatus, what: &str) -> ExecError {
-    ExecError::JobState {
-        id,
-        status: status.as_str(),
-        what: what.to_string(),
     }
 }
