@@ -42,12 +42,9 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the server's runtime")?;
     let served = runtime.block_on(async {
-        let server = PgServer::bind(store.cluster().clone(), args.listen).with_context(|| {
-            format!(
-                "cannot listen on {}: is another server using it? Pass another --listen",
-                args.listen
-            )
-        })?;
+        // The server's error names the address, the cause and what to do.
+        let server = PgServer::bind(store.cluster().clone(), args.listen)
+            .map_err(|e| anyhow::anyhow!("{e} (--listen)"))?;
         let addr = server.local_addr();
         // Printed on stdout, one line, so scripts can read the address.
         println!("listening on {addr}");
