@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
+use backup_format::manifest::DescriptorRevision;
 use backup_format::{Descriptor, DescriptorId, MvccEntry, Span, Timestamp};
 
 /// The id of a node of the host cluster.
@@ -256,6 +257,26 @@ pub trait Catalog: Send + Sync {
         id: DescriptorId,
         as_of: Timestamp,
     ) -> Result<Option<Descriptor>, HostError>;
+
+    /// Every change to a descriptor with a time in `(after, until]`, ordered
+    /// by (time, id): the descriptor as [`Catalog::descriptors`] shows it
+    /// right after the change, or `None` for a drop. A backup with revision
+    /// history records them, so a restore as of a time inside its window
+    /// gets the schema of that time.
+    ///
+    /// `Ok(None)` (the default) means the host keeps no descriptor history:
+    /// its revision-history backups then know the schema only at each
+    /// layer's end, and a restore inside a window refuses objects whose
+    /// schema changed in it. Fails with [`HostError::GcThreshold`] when the
+    /// history at `after` is no longer complete (garbage collected).
+    fn descriptor_revisions(
+        &self,
+        after: Timestamp,
+        until: Timestamp,
+    ) -> Result<Option<Vec<DescriptorRevision>>, HostError> {
+        let _ = (after, until);
+        Ok(None)
+    }
 
     /// Reserves `count` fresh descriptor ids (for restored objects); they are
     /// never handed out again.

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use backup_format::manifest::DescriptorRevision;
 use backup_format::{Descriptor, DescriptorId, MvccEntry, Span, Timestamp};
 use backup_storage::{ExternalStorage, StorageContext, StorageError, StorageUri, open_memory};
 
@@ -249,11 +250,15 @@ impl JobStore for MemoryJobStore {
     }
 }
 
-/// A catalog of fixed descriptors, each with the time it was created.
+/// A catalog of fixed descriptors, each with the time it was created; a
+/// later pair with the same id is a new version of that descriptor.
 #[derive(Default)]
 pub struct StaticCatalog {
     /// `(created at, descriptor)`.
     pub descriptors: Mutex<Vec<(Timestamp, Descriptor)>>,
+    /// Act as a host that keeps no descriptor history
+    /// ([`Catalog::descriptor_revisions`] answers `None`).
+    pub without_history: std::sync::atomic::AtomicBool,
 }
 
 impl Catalog for StaticCatalog {
@@ -275,6 +280,28 @@ impl Catalog for StaticCatalog {
             .rev()
             .find(|(t, d)| d.id == id && *t <= as_of)
             .map(|(_, d)| d.clone()))
+    }
+
+    fn descriptor_revisions(
+        &self,
+        after: Timestamp,
+        until: Timestamp,
+    ) -> Result<Option<Vec<DescriptorRevision>>, HostError> {
+        if self.without_history.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let mut out: Vec<DescriptorRevision> = lock(&self.descriptors)
+            .iter()
+            .filter(|(t, _)| *t > after && *t <= until)
+            .map(|(t, d)| DescriptorRevision {
+                id: d.id,
+                time: *t,
+                descriptor: Some(d.clone()),
+            })
+            .collect();
+        out.sort_by_key(|r| (r.time, r.id));
+        out.dedup_by_key(|r| (r.time, r.id));
+        Ok(Some(out))
     }
 
     fn allocate_descriptor_ids(&self, _count: usize) -> Result<Vec<DescriptorId>, HostError> {

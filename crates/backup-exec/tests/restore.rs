@@ -123,8 +123,36 @@ async fn as_of_system_time_inside_revision_history_restores_that_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_time_inside_a_window_where_the_schema_changed_is_an_error_not_a_guess() {
+async fn a_time_inside_a_window_restores_the_schema_of_that_time() {
     let mut fx = Fixture::new();
+    write_round(&fx, 0, 40);
+    fx.backup(LayerChoice::NewFull, true, None).await;
+    let before = fx.put(51, 1, Some(b"before the change"));
+    let changed = fx.change_schema(51, b"with a new column");
+    let after = fx.put(51, 2, Some(b"after the change"));
+    let end = fx.backup(LayerChoice::Latest, true, None).await;
+    for (at, payload) in [
+        (before, schema()[1].payload.clone()),
+        (changed, b"with a new column".to_vec()),
+        (after, b"with a new column".to_vec()),
+        (end, b"with a new column".to_vec()),
+    ] {
+        let (ingest, jobs) = target(&fx, fx.storages.clone());
+        jobs.restore(restore_spec(RestoreTargets::Tables(vec![51]), Some(at)))
+            .await
+            .unwrap();
+        assert_eq!(restored(&ingest, 51), fx.read_at(51, at), "rows at {at}");
+        let published = ingest.published();
+        assert_eq!(published[0].payload, payload, "schema at {at}");
+    }
+}
+
+/// A host without descriptor history (or a backup from before revisions
+/// were recorded) knows the schema only at each window's ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_descriptor_history_a_time_where_the_schema_changed_is_an_error_not_a_guess() {
+    let mut fx = Fixture::new();
+    fx.catalog.without_history.store(true, Ordering::Relaxed);
     write_round(&fx, 0, 40);
     fx.backup(LayerChoice::NewFull, true, None).await;
     let inside = fx.put(51, 1, Some(b"before the change"));

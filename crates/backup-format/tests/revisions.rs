@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 use backup_format::manifest::{
-    DescriptorRevision, MANIFEST_MINOR, Manifest, REVISIONS_SIDE_FILE, SideFileReader,
-    SideFileRef, SideFileWriter, descriptors_at,
+    DescriptorRevision, MANIFEST_MINOR, Manifest, REVISIONS_SIDE_FILE, SideFileReader, SideFileRef,
+    SideFileWriter, descriptors_at,
 };
 use backup_format::{Descriptor, DescriptorKind, EncryptionKey, FormatError, Span, Timestamp};
 use proptest::prelude::*;
@@ -65,7 +65,7 @@ proptest! {
         let at = Timestamp::new(at, 0);
         let mut want: Vec<Descriptor> = Vec::new();
         for id in 1..6 {
-            let newest = revs.iter().filter(|r| r.id == id && r.time <= at).last();
+            let newest = revs.iter().rev().find(|r| r.id == id && r.time <= at);
             if let Some(Some(d)) = newest.map(|r| r.descriptor.clone()) {
                 want.push(d);
             }
@@ -109,7 +109,10 @@ fn revisions_out_of_order_are_refused() {
     w.push(at(6, 1)).unwrap();
     let err = w.push(at(6, 1)).unwrap_err();
     assert!(matches!(err, FormatError::OutOfOrder { .. }), "{err}");
-    assert!(err.to_string().contains("revisions by time then id"), "{err}");
+    assert!(
+        err.to_string().contains("revisions by time then id"),
+        "{err}"
+    );
 }
 
 /// A 1.0 manifest (no revisions, no revision start) still reads, and its

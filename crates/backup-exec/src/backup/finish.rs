@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use backup_format::manifest::{
-    Manifest, ManifestEncryption, SideFileRef, SideFileWriter, SideRecord, Statistics,
-    checksum_file,
+    Manifest, ManifestEncryption, REVISIONS_SIDE_FILE, SideFileRef, SideFileWriter, SideRecord,
+    Statistics, checksum_file,
 };
 use backup_format::paths::{
     BACKUP_MANIFEST, BACKUP_MANIFEST_CHECKSUM, DESCRIPTORS_SIDE_FILE, FILES_SIDE_FILE,
@@ -18,8 +18,9 @@ use backup_storage::ExternalStorage;
 use bytes::Bytes;
 
 use super::checkpoint::Progress;
+use super::history;
 use super::plan::Layer;
-use super::spec::BackupSpec;
+use super::spec::{BackupSpec, Host};
 use crate::error::ExecError;
 
 /// Where the encoded manifest is staged before it is published: a resumed
@@ -92,16 +93,18 @@ async fn put_side_file<T: SideRecord>(
 
 /// Finishes the layer: side files, the staged manifest, its checksum, the
 /// manifest, and for a full backup the `LATEST` pointer. Every step may be
-/// redone by a resumed job. Returns the statistics recorded.
+/// redone by a resumed job (new names are taken at the host's clock now).
+/// Returns the statistics recorded.
 pub(crate) async fn write_manifest(
+    host: &Host,
     storage: &Arc<dyn ExternalStorage>,
     collection: &Arc<dyn ExternalStorage>,
     spec: &BackupSpec,
     layer: &Layer,
     progress: &Progress,
     key: Option<&EncryptionKey>,
-    now: Timestamp,
 ) -> Result<Statistics, ExecError> {
+    let now = host.clock.now();
     let staged_path = format!("{}/{STAGED_MANIFEST}", layer.dir);
     let staged = match storage.get(&staged_path).await {
         Ok(bytes) => Some(bytes.to_vec()),
@@ -111,7 +114,7 @@ pub(crate) async fn write_manifest(
     let manifest = match staged {
         Some(bytes) => bytes,
         None => {
-            let encoded = encode_manifest(storage, spec, layer, progress, key, now).await?;
+            let encoded = encode_manifest(host, storage, spec, layer, progress, key, now).await?;
             put_same(storage, &staged_path, Bytes::from(encoded.clone())).await?;
             encoded
         }
@@ -137,6 +140,7 @@ pub(crate) async fn write_manifest(
 
 /// Writes the side files and returns the encoded manifest naming them.
 async fn encode_manifest(
+    host: &Host,
     storage: &Arc<dyn ExternalStorage>,
     spec: &BackupSpec,
     layer: &Layer,
@@ -159,6 +163,7 @@ async fn encode_manifest(
         now,
     )
     .await?;
+    let (revisions, revision_start) = write_revisions(host, storage, spec, layer, key, now).await?;
     let index_spans = SpanSet::from_spans(spec.index_spans.iter().cloned());
     let (rows, index_entries) = progress.rows_and_index_entries(&index_spans);
     let manifest = Manifest {
@@ -182,8 +187,43 @@ async fn encode_manifest(
         },
         files: files_ref,
         descriptors: desc_ref,
+        revisions,
+        revision_start,
     };
     Ok(manifest.encode(key)?.manifest)
+}
+
+/// With revision history: the time the layer's history starts, read now
+/// that every export is done (a full backup's history starts above the GC
+/// thresholds of its spans as they are now, which cover what the exports
+/// saw), and the descriptor revisions side file when the host keeps
+/// descriptor history.
+async fn write_revisions(
+    host: &Host,
+    storage: &Arc<dyn ExternalStorage>,
+    spec: &BackupSpec,
+    layer: &Layer,
+    key: Option<&EncryptionKey>,
+    now: Timestamp,
+) -> Result<(Option<SideFileRef>, Timestamp), ExecError> {
+    if !spec.revision_history {
+        return Ok((None, Timestamp::ZERO));
+    }
+    let incremental_start = layer.incremental().then_some(layer.start_time);
+    let from = history::earliest_start(host, incremental_start, &layer.spans)?;
+    let Some(h) = history::read_history(host, spec, from)? else {
+        return Ok((None, from));
+    };
+    let reference = put_side_file(
+        storage,
+        &layer.dir,
+        REVISIONS_SIDE_FILE,
+        h.revisions,
+        key,
+        now,
+    )
+    .await?;
+    Ok((Some(reference), h.start))
 }
 
 /// Points `LATEST` at a new full backup (create-only, a fresh name each time).

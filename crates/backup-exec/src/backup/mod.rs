@@ -5,6 +5,8 @@
 //! - `export`: per-leaseholder queues and workers (intents, retries, re-planning);
 //! - `sink`: rolling data files streamed to storage, create-only;
 //! - `checkpoint`: what is done, written to new file names;
+//! - `history`: a revision-history layer's descriptor revisions and the
+//!   time its history starts;
 //! - `finish`: side files, manifest and checksum last, then `LATEST`;
 //! - `run`: one attempt and the retry-then-pause loop around it.
 
@@ -12,6 +14,7 @@ mod checkpoint;
 mod codec;
 mod export;
 mod finish;
+mod history;
 pub(crate) mod plan;
 mod run;
 mod sink;

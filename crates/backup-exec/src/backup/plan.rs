@@ -17,6 +17,7 @@ use backup_storage::{ExternalStorage, StorageUri};
 use bytes::Bytes;
 
 use super::codec::{Dec, Enc};
+use super::history;
 use super::spec::{BackupSpec, Host, LayerChoice};
 use crate::error::ExecError;
 use crate::host::ProtectionId;
@@ -246,7 +247,7 @@ pub(crate) async fn resolve_layer(
                     settings,
                 )
                 .await?;
-                return Ok((full_layer(spec, s), storages, key));
+                return Ok((full_layer(host, spec, s)?, storages, key));
             }
         }
     };
@@ -265,7 +266,7 @@ pub(crate) async fn resolve_layer(
             settings,
         )
         .await?;
-        return Ok((full_layer(spec, subdir), probe, key));
+        return Ok((full_layer(host, spec, subdir)?, probe, key));
     };
     let storages = open_storages(host, spec, true)?;
     let key = encryption_key(
@@ -284,13 +285,14 @@ pub(crate) async fn resolve_layer(
         )));
     }
     let dir = incremental_dir(&full_subdir, spec.end_time);
-    let introduced = check_chain(host, spec, &previous, prev_end)?;
+    let spans = layer_spans(host, spec, Some(prev_end))?;
+    let introduced = check_chain(host, spec, &spans, &previous, prev_end)?;
     Ok((
         Layer {
             full_subdir,
             dir,
             start_time: prev_end,
-            spans: spec.spans.clone(),
+            spans,
             introduced,
             protection: None,
         },
@@ -299,15 +301,32 @@ pub(crate) async fn resolve_layer(
     ))
 }
 
-fn full_layer(spec: &BackupSpec, subdir: String) -> Layer {
-    Layer {
+fn full_layer(host: &Host, spec: &BackupSpec, subdir: String) -> Result<Layer, ExecError> {
+    Ok(Layer {
         full_subdir: subdir.clone(),
         dir: subdir,
         start_time: Timestamp::ZERO,
-        spans: spec.spans.clone(),
+        spans: layer_spans(host, spec, None)?,
         introduced: Vec::new(),
         protection: None,
+    })
+}
+
+/// The layer's spans: the spec's and, with revision history, the data spans
+/// of covered objects that exist only inside the window (created, or
+/// dropped, in it), so a restore inside the window finds their data.
+/// `incremental_start` is an incremental's start time.
+fn layer_spans(
+    host: &Host,
+    spec: &BackupSpec,
+    incremental_start: Option<Timestamp>,
+) -> Result<Vec<Span>, ExecError> {
+    if !spec.revision_history {
+        return Ok(spec.spans.clone());
     }
+    let from = history::earliest_start(host, incremental_start, &spec.spans)?;
+    let h = history::read_history(host, spec, from)?;
+    Ok(history::with_history_spans(&spec.spans, h.as_ref()))
 }
 
 /// The chain's newest layer: the full backup or its newest incremental.
@@ -340,6 +359,7 @@ async fn newest_layer(
 fn check_chain(
     host: &Host,
     spec: &BackupSpec,
+    spans: &[Span],
     previous: &PreviousLayer,
     prev_end: Timestamp,
 ) -> Result<Vec<Span>, ExecError> {
@@ -384,8 +404,9 @@ fn check_chain(
             introduced.insert(s);
         }
     }
-    // Spans not owned by any table descriptor but new to the chain are introduced too.
-    for s in spec.spans.iter() {
+    // Spans not owned by any table descriptor but new to the chain are
+    // introduced too (also those of tables created inside the window).
+    for s in spans {
         for gap in prev_spans.uncovered(s).spans() {
             introduced.insert(gap.clone());
         }

@@ -150,13 +150,13 @@ async fn run_once(
         JobControl::Cancel => return Err(ExecError::Canceled(job)),
     }
     let stats = write_manifest(
+        host,
         &storages.layer_default,
         &storages.collection,
         spec,
         &layer,
         &progress,
         key.as_ref(),
-        host.clock.now(),
     )
     .await?;
     release(host, &layer)?;

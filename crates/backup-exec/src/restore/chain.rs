@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::sync::Arc;
 
-use backup_format::manifest::{BackupFile, Manifest, SideFileReader, SideRecord};
+use backup_format::manifest::{
+    BackupFile, DescriptorRevision, Manifest, SideFileReader, SideRecord, descriptors_at,
+};
 use backup_format::paths::{
     BACKUP_MANIFEST, BACKUP_MANIFEST_CHECKSUM, ENCRYPTION_INFO, INCREMENTALS_DIR, LATEST_DIR,
 };
@@ -139,7 +141,22 @@ impl BackupChain {
         }
         for (i, l) in self.layers.iter().enumerate() {
             let m = &l.manifest;
-            if t == m.end_time || (t > m.start_time && t < m.end_time && m.revision_history) {
+            if t == m.end_time {
+                return Ok((t, i + 1));
+            }
+            if t > m.start_time && t < m.end_time && m.revision_history {
+                if t < m.history_start() {
+                    return Err(err(format!(
+                        "revision history in the backup {} is available only from {} \
+                         (older history was garbage collected before the backup): restore as of \
+                         a time from {} to {}; {}",
+                        l.dir,
+                        m.history_start(),
+                        m.history_start(),
+                        m.end_time,
+                        self.history_hint()
+                    )));
+                }
                 return Ok((t, i + 1));
             }
             if t > m.start_time && t < m.end_time {
@@ -166,7 +183,7 @@ impl BackupChain {
             if !l.manifest.revision_history {
                 break;
             }
-            from = Some(l.manifest.start_time);
+            from = Some(l.manifest.history_start());
         }
         let ends: Vec<String> = self
             .layers
@@ -186,16 +203,25 @@ impl BackupChain {
         }
     }
 
-    /// The descriptors of the layer that holds `as_of` (the newest layer by
-    /// default): what a restore at that time can restore.
+    /// The descriptors as of `as_of` (the newest layer's end by default):
+    /// what a restore at that time can restore. Inside the window of a layer
+    /// with descriptor revisions they are the schema of exactly that time;
+    /// in an older revision-history layer without them, the layer's end.
     pub async fn descriptors(
         &self,
         as_of: Option<Timestamp>,
     ) -> Result<Vec<Descriptor>, ExecError> {
-        let (_, used) = self.restore_time(as_of)?;
+        let (t, used) = self.restore_time(as_of)?;
         let Some(layer) = used.checked_sub(1).and_then(|i| self.layers.get(i)) else {
             return Ok(Vec::new());
         };
+        if let Some(revisions) = layer.manifest.revisions.as_ref()
+            && t != layer.manifest.end_time
+        {
+            let all: Vec<DescriptorRevision> =
+                self.side_file(layer, &revisions.name, revisions).await?;
+            return Ok(descriptors_at(all, t));
+        }
         self.side_file(
             layer,
             &layer.manifest.descriptors.name,
@@ -206,10 +232,12 @@ impl BackupChain {
 
     /// The descriptors whose schema changed inside the window of the layer
     /// holding `as_of`, when `as_of` falls strictly inside the window of an
-    /// incremental layer with revision history (empty otherwise). A layer
-    /// keeps its descriptors only as of its end, and the previous layer's as
-    /// of its start: for these the schema as of `as_of` is not known. Each
-    /// comes with the layer's window and directory, for errors.
+    /// incremental layer with revision history but without descriptor
+    /// revisions (a backup from before they were recorded, or from a host
+    /// without descriptor history; `None` otherwise). Such a layer keeps its
+    /// descriptors only as of its end, and the previous layer's as of its
+    /// start: for these the schema as of `as_of` is not known. Each comes
+    /// with the layer's window and directory, for errors.
     pub(crate) async fn schema_changes(
         &self,
         as_of: Option<Timestamp>,
@@ -221,7 +249,7 @@ impl BackupChain {
         ) else {
             return Ok(None);
         };
-        if t == layer.manifest.end_time {
+        if t == layer.manifest.end_time || layer.manifest.revisions.is_some() {
             return Ok(None);
         }
         let before: BTreeMap<DescriptorId, Descriptor> = self

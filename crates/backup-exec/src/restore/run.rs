@@ -104,9 +104,11 @@ pub(super) async fn run_restore(
 }
 
 /// A restore as of a time inside a layer's window needs the schema as of
-/// that time; the backup has it only at the window's ends, so an object
-/// restored (or dropped from a restored database) whose descriptor changed
-/// inside the window is an error rather than a guess.
+/// that time. A layer with descriptor revisions has it (see
+/// [`BackupChain::descriptors`]); one without them (older backups, hosts
+/// without descriptor history) has it only at the window's ends, so there an
+/// object restored (or dropped from a restored database) whose descriptor
+/// changed inside the window is an error rather than a guess.
 fn check_schema_unchanged(
     plan: &DescriptorPlan,
     changes: &SchemaChanges,

@@ -79,6 +79,7 @@ pub struct Fixture {
     pub backups: BackupJobs,
     pub host: Host,
     pub schema: Vec<Descriptor>,
+    pub catalog: Arc<StaticCatalog>,
 }
 
 impl Fixture {
@@ -99,7 +100,7 @@ impl Fixture {
                 .unwrap()
                 .push((Timestamp::ZERO, d.clone()));
         }
-        let host = memory_host(kv.clone(), catalog, storages.clone());
+        let host = memory_host(kv.clone(), catalog.clone(), storages.clone());
         let backups = BackupJobs::new(host.clone(), BackupSettings::for_tests());
         Fixture {
             kv,
@@ -107,7 +108,23 @@ impl Fixture {
             backups,
             host,
             schema,
+            catalog,
         }
+    }
+
+    /// Changes descriptor `id`'s payload at a fresh time, in the schema the
+    /// next backups take and in the catalog's history.
+    pub fn change_schema(&mut self, id: DescriptorId, payload: &[u8]) -> Timestamp {
+        let clock: &dyn backup_exec::Clock = self.kv.as_ref();
+        let at = clock.now();
+        let d = self.schema.iter_mut().find(|d| d.id == id).unwrap();
+        d.payload = payload.to_vec();
+        self.catalog
+            .descriptors
+            .lock()
+            .unwrap()
+            .push((at, d.clone()));
+        at
     }
 
     /// Moves the source's clock `nanos` forward.
