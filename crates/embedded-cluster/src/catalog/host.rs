@@ -3,12 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use backup_exec::{Catalog, HostError};
-use backup_format::{Descriptor, DescriptorId, Span, Timestamp};
+use backup_exec::{Catalog, ExportError, ExportRequest, HostError, IntentPolicy, KvSource, NodeId};
+use backup_format::manifest::DescriptorRevision;
+use backup_format::{Descriptor, DescriptorId, MvccEntry, Span, Timestamp};
 
 use super::{
-    FIRST_USER_ID, SYSTEM_DATABASE_ID, Snapshot, decode_desc, descriptor_key, encode_desc,
-    system_descriptors, to_backup_descriptor,
+    DESCRIPTOR_TABLE_ID, FIRST_USER_ID, SYSTEM_DATABASE_ID, Snapshot, decode_desc,
+    descriptor_id_of_key, descriptor_key, encode_desc, system_descriptors, to_backup_descriptor,
 };
 use crate::cluster::Cluster;
 use crate::error::ClusterError;
@@ -68,6 +69,89 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Every version of every user descriptor written in `(after, until]`,
+    /// by (time, id): the MVCC history of `system.descriptor`, read with the
+    /// same export every backup uses (all revisions, failing fast on an
+    /// intent). Fails with [`HostError::GcThreshold`] when `after` is at or
+    /// below that table's GC threshold (the history there is incomplete).
+    pub fn descriptor_history(
+        &self,
+        after: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<DescriptorRevision>, HostError> {
+        let span = crate::keys::table_span(DESCRIPTOR_TABLE_ID);
+        let threshold = self.gc_threshold(&span);
+        if !threshold.is_zero() && after <= threshold {
+            return Err(HostError::GcThreshold {
+                requested: after,
+                threshold,
+            });
+        }
+        let mut out = Vec::new();
+        for range in KvSource::ranges(self, std::slice::from_ref(&span))? {
+            let mut request = ExportRequest {
+                span: range.span.clone(),
+                start_ts: after,
+                end_ts: until,
+                all_revisions: true,
+                intent_policy: IntentPolicy::FailFast,
+                target_bytes: 0,
+            };
+            loop {
+                let chunk = self
+                    .export(range.leaseholder, &request)
+                    .map_err(|e| history_error(range.leaseholder, e))?;
+                for entry in chunk.entries {
+                    out.push(revision(entry)?);
+                }
+                match chunk.resume_key {
+                    Some(k) => request.span.start = k,
+                    None => break,
+                }
+            }
+        }
+        out.sort_by_key(|r| (r.time, r.id));
+        Ok(out)
+    }
+}
+
+/// One version of a `system.descriptor` row as a revision.
+fn revision(entry: MvccEntry) -> Result<DescriptorRevision, HostError> {
+    let id = descriptor_id_of_key(&entry.key).ok_or_else(|| {
+        HostError::Storage(format!(
+            "a system.descriptor key that names no descriptor: {}",
+            backup_format::PrettyKey(&entry.key)
+        ))
+    })?;
+    let descriptor = match entry.value {
+        Some(bytes) => Some(to_backup_descriptor(&decode_desc(&bytes)?)),
+        None => None,
+    };
+    Ok(DescriptorRevision {
+        id,
+        time: entry.ts,
+        descriptor,
+    })
+}
+
+/// An export failure while reading descriptor history, as a host error.
+fn history_error(node: NodeId, e: ExportError) -> HostError {
+    match e {
+        ExportError::GcThreshold {
+            requested,
+            threshold,
+        } => HostError::GcThreshold {
+            requested,
+            threshold,
+        },
+        ExportError::Permanent(m) => {
+            HostError::Storage(format!("reading descriptor history on node {node}: {m}"))
+        }
+        e => HostError::Transient(format!("reading descriptor history: {e}")),
+    }
+}
+
 impl Catalog for Cluster {
     fn descriptors(&self, as_of: Timestamp) -> Result<Vec<Descriptor>, HostError> {
         Ok(self.descriptors_at(as_of)?)
@@ -86,6 +170,14 @@ impl Catalog for Cluster {
             Some(bytes) => Ok(Some(to_backup_descriptor(&decode_desc(&bytes)?))),
             None => Ok(None),
         }
+    }
+
+    fn descriptor_revisions(
+        &self,
+        after: Timestamp,
+        until: Timestamp,
+    ) -> Result<Option<Vec<DescriptorRevision>>, HostError> {
+        self.descriptor_history(after, until).map(Some)
     }
 
     fn allocate_descriptor_ids(&self, count: usize) -> Result<Vec<DescriptorId>, HostError> {

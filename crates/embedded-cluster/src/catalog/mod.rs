@@ -145,9 +145,17 @@ pub(crate) fn system_key(table: u64, pk: &Value) -> Vec<u8> {
     keys::row_key(table, 1, &encode_key(&[pk]))
 }
 
-/// The key of a descriptor.
+/// The key of a descriptor (the inverse of [`descriptor_id_of_key`]).
 pub(crate) fn descriptor_key(id: u64) -> Vec<u8> {
     system_key(DESCRIPTOR_TABLE_ID, &Value::Int(id as i64))
+}
+
+/// The descriptor id in a key of `system.descriptor` (see [`descriptor_key`]).
+pub(crate) fn descriptor_id_of_key(key: &[u8]) -> Option<u64> {
+    let pk = key.strip_prefix(keys::index_prefix(DESCRIPTOR_TABLE_ID, 1).as_slice())?;
+    let (&tag, rest) = pk.split_first()?;
+    let bits: [u8; 8] = rest.try_into().ok()?;
+    (tag == 0x02).then(|| u64::from_be_bytes(bits) ^ (1 << 63))
 }
 
 /// Decodes a stored descriptor.
@@ -358,4 +366,24 @@ fn user_name_of_key(key: &[u8]) -> Result<String, SqlError> {
         i += if body[i] == 0 { 2 } else { 1 };
     }
     String::from_utf8(out).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptor_ids_come_back_from_their_keys() {
+        for id in [1, FIRST_USER_ID, 12_345, u64::from(u32::MAX) + 7] {
+            assert_eq!(descriptor_id_of_key(&descriptor_key(id)), Some(id));
+        }
+        assert_eq!(
+            descriptor_id_of_key(&system_key(USERS_TABLE_ID, &Value::Int(5))),
+            None
+        );
+        assert_eq!(
+            descriptor_id_of_key(&system_key(DESCRIPTOR_TABLE_ID, &Value::String("x".into()))),
+            None
+        );
+    }
 }
