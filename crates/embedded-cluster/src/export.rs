@@ -7,7 +7,10 @@
 //! - **time index**: for an incremental export of table keys, read the
 //!   `(table, timestamp, key)` index over `(start_ts, end_ts]` to find the keys
 //!   that changed, then read only those keys' versions. The work is
-//!   proportional to the changes, not to the table.
+//!   proportional to the changes, not to the table. An index entry names one
+//!   key, or (bulk ingest, see `ingest`) a run of keys written at its
+//!   timestamp: its value is the run's exclusive end, and the run's keys with a
+//!   version at that timestamp are read from the versions.
 //!
 //! Memory is bounded: a chunk stops at about `target_bytes` (at a key
 //! boundary, so one key's revisions are never split), and the time-index path
@@ -16,7 +19,7 @@
 use std::collections::BTreeSet;
 
 use backup_exec::{ExportChunk, ExportError, ExportRequest, NodeId};
-use backup_format::{MvccEntry, Timestamp};
+use backup_format::{MvccEntry, Span, Timestamp};
 use redb::ReadOnlyTable;
 
 use crate::cluster::{Cluster, TIME_INDEX, VERSIONS};
@@ -202,18 +205,21 @@ impl Chunk<'_> {
                 .range(from.as_slice()..)
                 .map_err(|e| storage("reading the time index")(&e))?
             {
-                let (k, _) = item.map_err(|e| storage("reading the time index")(&e))?;
+                let (k, v) = item.map_err(|e| storage("reading the time index")(&e))?;
                 let (bucket, ts, key) = keys::split_time_index_key(k.value())
                     .ok_or_else(|| ClusterError::Corrupt("short time-index key".into()))?;
                 if bucket != table || ts > end_ts {
                     break;
                 }
-                if span.contains_key(key) && !changed.contains(key) {
-                    changed.insert(key.to_vec());
-                    // Keep only the smallest keys; the rest come in the next chunk.
-                    if changed.len() > MAX_CHANGED_KEYS {
-                        changed.pop_last();
-                        truncated = true;
+                let run_end = v.value();
+                if run_end.is_empty() {
+                    if span.contains_key(key) {
+                        truncated |= note_changed(&mut changed, key);
+                    }
+                } else {
+                    let run = Span::new(key, run_end);
+                    if let Some(run) = run.intersect(span) {
+                        truncated |= changed_in_run(versions, &run, ts, &mut changed)?;
                     }
                 }
             }
@@ -272,6 +278,50 @@ impl Chunk<'_> {
             Step::Done
         })
     }
+}
+
+/// Adds `key` to `changed`, keeping only the [`MAX_CHANGED_KEYS`] smallest
+/// (the rest come in the next chunk); true if a key was left out.
+fn note_changed(changed: &mut BTreeSet<Vec<u8>>, key: &[u8]) -> bool {
+    if changed.contains(key) {
+        return false;
+    }
+    if changed.len() >= MAX_CHANGED_KEYS && changed.last().is_some_and(|l| l.as_slice() < key) {
+        return true;
+    }
+    changed.insert(key.to_vec());
+    if changed.len() > MAX_CHANGED_KEYS {
+        changed.pop_last();
+        return true;
+    }
+    false
+}
+
+/// Adds the keys of `run` with a version at `ts` to `changed` (an ingested
+/// run's index entry); true if a key was left out.
+fn changed_in_run(
+    versions: &ReadOnlyTable<&[u8], &[u8]>,
+    run: &Span,
+    ts: Timestamp,
+    changed: &mut BTreeSet<Vec<u8>>,
+) -> Result<bool, ClusterError> {
+    let (lo, hi) = (keys::escaped(&run.start), keys::escaped(&run.end));
+    for item in versions
+        .range(lo.as_slice()..hi.as_slice())
+        .map_err(|e| storage("reading an ingested run")(&e))?
+    {
+        let (k, _) = item.map_err(|e| storage("reading an ingested run")(&e))?;
+        let (esc, vts) = keys::split_version_key(k.value())
+            .ok_or_else(|| ClusterError::Corrupt("short version key".into()))?;
+        if vts != ts {
+            continue;
+        }
+        if note_changed(changed, &unescape(esc)?) {
+            // Keys come in order: every later one is left out too.
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn unescape(esc: &[u8]) -> Result<Vec<u8>, ClusterError> {

@@ -238,9 +238,19 @@ fn remove_versions(tx: &WriteTransaction, engine_keys: &[Vec<u8>]) -> Result<(),
         versions
             .remove(ek.as_slice())
             .map_err(|e| storage("removing a version")(&e))?;
-        index
-            .remove(keys::time_index_key(&key, ts).as_slice())
-            .map_err(|e| storage("removing a time-index entry")(&e))?;
+        let ik = keys::time_index_key(&key, ts);
+        let removed = index
+            .remove(ik.as_slice())
+            .map_err(|e| storage("removing a time-index entry")(&e))?
+            .map(|v| v.value().to_vec());
+        // An entry with a value names a run of ingested keys that starts at
+        // this key (see `ingest`): the run's other keys may still have
+        // versions at `ts`, so it stays.
+        if let Some(run_end) = removed.filter(|v| !v.is_empty()) {
+            index
+                .insert(ik.as_slice(), run_end.as_slice())
+                .map_err(|e| storage("keeping an ingested run")(&e))?;
+        }
     }
     Ok(())
 }

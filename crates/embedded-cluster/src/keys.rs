@@ -83,9 +83,10 @@ pub fn tables_in(span: &Span) -> Option<std::ops::RangeInclusive<DescriptorId>> 
 
 /// Appends the order-preserving escape of `key` and its terminator.
 pub(crate) fn push_escaped(out: &mut Vec<u8>, key: &[u8]) {
-    for &b in key {
-        out.push(b);
-        if b == 0 {
+    // Copies the runs between zero bytes whole (keys rarely hold zeros).
+    for part in key.split_inclusive(|&b| b == 0) {
+        out.extend_from_slice(part);
+        if part.last() == Some(&0) {
             out.push(0xFF);
         }
     }
@@ -102,9 +103,14 @@ pub(crate) fn escaped(key: &[u8]) -> Vec<u8> {
 /// The engine key of the version of `key` written at `ts`.
 pub(crate) fn version_key(key: &[u8], ts: Timestamp) -> Vec<u8> {
     let mut out = Vec::with_capacity(key.len() + 2 + Timestamp::ENCODED_LEN);
-    push_escaped(&mut out, key);
-    out.extend_from_slice(&inverted(ts));
+    push_version_key(&mut out, key, ts);
     out
+}
+
+/// Appends [`version_key`] of `key` at `ts` to `out`.
+pub(crate) fn push_version_key(out: &mut Vec<u8>, key: &[u8], ts: Timestamp) {
+    push_escaped(out, key);
+    out.extend_from_slice(&inverted(ts));
 }
 
 /// Splits an engine version key into (escaped key with terminator, timestamp).
@@ -160,9 +166,16 @@ pub(crate) fn time_index_start(bucket: u64, ts: Timestamp) -> Vec<u8> {
 
 /// The time-index key of a version: `(bucket, ts ascending, user key)`.
 pub(crate) fn time_index_key(key: &[u8], ts: Timestamp) -> Vec<u8> {
-    let mut out = time_index_start(bucket_of(key), ts);
-    out.extend_from_slice(key);
+    let mut out = Vec::with_capacity(8 + Timestamp::ENCODED_LEN + key.len());
+    push_time_index_key(&mut out, key, ts);
     out
+}
+
+/// Appends [`time_index_key`] of `key` at `ts` to `out`.
+pub(crate) fn push_time_index_key(out: &mut Vec<u8>, key: &[u8], ts: Timestamp) {
+    out.extend_from_slice(&bucket_of(key).to_be_bytes());
+    out.extend_from_slice(&ts.to_bytes());
+    out.extend_from_slice(key);
 }
 
 /// Splits a time-index key into (bucket, ts, user key).

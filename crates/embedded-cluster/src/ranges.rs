@@ -9,6 +9,7 @@
 //! be stale, which only delays a size split).
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::{RwLockReadGuard, RwLockWriteGuard};
 
 use backup_exec::NodeId;
@@ -18,6 +19,9 @@ use redb::{ReadableTable, WriteTransaction};
 use crate::cluster::{Cluster, META, RANGES, VERSIONS};
 use crate::error::{ClusterError, storage};
 use crate::keys;
+
+/// At most this many split candidates are kept while sizing a range.
+const MAX_SPLIT_CANDIDATES: usize = 256;
 
 /// One range as the cluster keeps it.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -150,13 +154,27 @@ impl Cluster {
         let mut oversized = Vec::new();
         {
             let mut map = self.ranges_mut();
+            // Writes usually come in key order: sum them per run of one range
+            // and look each range up once per run.
+            let mut run: Option<(Vec<u8>, Vec<u8>, u64)> = None;
             for (key, bytes) in writes {
-                if let Some((_, r)) = map.range_mut(..=key.to_vec()).next_back() {
-                    r.approx_bytes += bytes;
-                    if r.approx_bytes > max && !oversized.contains(&r.span.start) {
-                        oversized.push(r.span.start.clone());
-                    }
+                if let Some((start, end, sum)) = &mut run
+                    && start.as_slice() <= key
+                    && key < end.as_slice()
+                {
+                    *sum += bytes;
+                    continue;
                 }
+                if let Some((start, _, sum)) = run.take() {
+                    add_bytes(&mut map, &start, sum, max, &mut oversized);
+                }
+                let upto = (Bound::Unbounded, Bound::Included(key));
+                if let Some((start, r)) = map.range::<[u8], _>(upto).next_back() {
+                    run = Some((start.clone(), r.span.end.clone(), bytes));
+                }
+            }
+            if let Some((start, _, sum)) = run {
+                add_bytes(&mut map, &start, sum, max, &mut oversized);
             }
         }
         // Split until every range is under the limit (or is one huge key).
@@ -172,9 +190,10 @@ impl Cluster {
         Ok(())
     }
 
-    /// Splits the range starting at `start` at the key where half its bytes lie,
-    /// counting its bytes from the engine; returns the two halves, or `None` when
-    /// the range cannot be split (one huge key, or it vanished).
+    /// Splits the range starting at `start` at about the key where half its
+    /// bytes lie, counting its bytes from the engine in one pass; returns the
+    /// two halves, or `None` when the range cannot be split (one huge key, or
+    /// it vanished).
     fn split_by_size(
         &self,
         start: &[u8],
@@ -188,17 +207,14 @@ impl Cluster {
             .map_err(|e| storage("opening versions")(&e))?;
         let lo = keys::escaped(&range.span.start);
         let hi = keys::escaped(&range.span.end);
-        // First pass: the range's real size. Second pass: the middle key.
+        // One pass: the range's real size, and split candidates (key
+        // boundaries with the bytes to their left) about every `step` bytes.
+        // Past `MAX_SPLIT_CANDIDATES` every other one is dropped and the step
+        // doubles, so memory stays small however stale `approx_bytes` is.
+        let mut step = (range.approx_bytes / MAX_SPLIT_CANDIDATES as u64).max(1);
+        let mut candidates: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut next_mark = step;
         let mut total = 0u64;
-        for item in versions
-            .range(lo.as_slice()..hi.as_slice())
-            .map_err(|e| storage("sizing a range")(&e))?
-        {
-            let (k, v) = item.map_err(|e| storage("sizing a range")(&e))?;
-            total += (k.value().len() + v.value().len()) as u64;
-        }
-        let mut left_bytes = 0u64;
-        let mut split_key = None;
         let mut current: Vec<u8> = Vec::new();
         for item in versions
             .range(lo.as_slice()..hi.as_slice())
@@ -207,20 +223,32 @@ impl Cluster {
             let (k, v) = item.map_err(|e| storage("splitting a range")(&e))?;
             let (esc, _) = keys::split_version_key(k.value())
                 .ok_or_else(|| ClusterError::Corrupt("short version key".into()))?;
-            // Split only at a key boundary, once half the bytes lie to the left.
+            // Split only at a key boundary.
             if esc != current.as_slice() {
-                if left_bytes >= total / 2 && !current.is_empty() {
-                    split_key = Some(
-                        keys::unescape(esc)
-                            .ok_or_else(|| ClusterError::Corrupt("bad escaped key".into()))?,
-                    );
-                    break;
+                if total >= next_mark && !current.is_empty() {
+                    candidates.push((total, esc.to_vec()));
+                    next_mark = total + step;
+                    if candidates.len() > MAX_SPLIT_CANDIDATES {
+                        candidates = candidates.into_iter().skip(1).step_by(2).collect();
+                        step *= 2;
+                    }
                 }
                 current.clear();
                 current.extend_from_slice(esc);
             }
-            left_bytes += (k.value().len() + v.value().len()) as u64;
+            total += (k.value().len() + v.value().len()) as u64;
         }
+        // The first candidate with at least half the bytes to its left.
+        let (left_bytes, split_key) = match candidates.into_iter().find(|(l, _)| *l >= total / 2) {
+            Some((l, esc)) => (
+                l,
+                Some(
+                    keys::unescape(&esc)
+                        .ok_or_else(|| ClusterError::Corrupt("bad escaped key".into()))?,
+                ),
+            ),
+            None => (0, None),
+        };
         drop(versions);
         drop(tx);
         let Some(k) = split_key.filter(|k| range.span.contains_key(k) && *k != range.span.start)
@@ -328,6 +356,23 @@ impl Cluster {
 
     fn ranges_mut(&self) -> RwLockWriteGuard<'_, BTreeMap<Vec<u8>, RangeState>> {
         self.inner.ranges.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Adds `bytes` to the range starting at `start`, noting it in `oversized`
+/// once it is past `max`.
+fn add_bytes(
+    map: &mut BTreeMap<Vec<u8>, RangeState>,
+    start: &[u8],
+    bytes: u64,
+    max: u64,
+    oversized: &mut Vec<Vec<u8>>,
+) {
+    if let Some(r) = map.get_mut(start) {
+        r.approx_bytes += bytes;
+        if r.approx_bytes > max && !oversized.iter().any(|s| s.as_slice() == start) {
+            oversized.push(start.to_vec());
+        }
     }
 }
 
