@@ -147,6 +147,40 @@ async fn a_time_inside_a_window_restores_the_schema_of_that_time() {
     }
 }
 
+/// A full backup with revision history holds history only from above the
+/// GC threshold of its spans at the time it was taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_backups_history_starts_above_the_gc_threshold() {
+    let fx = Fixture::new();
+    write_round(&fx, 0, 20);
+    let collected = fx.put(51, 1, Some(b"garbage collected"));
+    let threshold = fx.put(51, 2, Some(b"at the threshold"));
+    fx.kv.set_gc_threshold(threshold);
+    let kept = fx.put(51, 3, Some(b"kept"));
+    fx.backup(LayerChoice::NewFull, true, None).await;
+
+    let (ingest, jobs) = target(&fx, fx.storages.clone());
+    jobs.restore(restore_spec(RestoreTargets::Tables(vec![51]), Some(kept)))
+        .await
+        .unwrap();
+    assert_eq!(restored(&ingest, 51), fx.read_at(51, kept));
+
+    let (ingest, jobs) = target(&fx, fx.storages.clone());
+    for at in [collected, threshold] {
+        let err = jobs
+            .restore(restore_spec(RestoreTargets::Tables(vec![51]), Some(at)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ExecError::RestoreTime { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("available only from {}", threshold.next())),
+            "{text}"
+        );
+    }
+    assert_nothing_visible(&ingest);
+}
+
 /// A host without descriptor history (or a backup from before revisions
 /// were recorded) knows the schema only at each window's ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
