@@ -12,8 +12,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use backup_exec::Catalog;
+use backup_exec::restore::BackupChoice;
+use backup_exec::{Catalog, RestoreSource, verify_backup};
+use backup_format::manifest::REVISIONS_SIDE_FILE;
 use backup_format::{Descriptor, DescriptorKind, Timestamp};
+use backup_storage::StorageContext;
 use embedded_cluster::{Cluster, QueryResult, Session, Value};
 
 fn exec(s: &mut Session, sql: &str) -> QueryResult {
@@ -203,4 +206,72 @@ fn restores_inside_revision_history_get_the_schema_and_data_of_that_time() {
     );
     assert!(e.contains("available only from"), "{e}");
     assert!(tables(&c, "too_old", c.now().unwrap()).is_empty());
+}
+
+/// Every file under `dir` named `name`.
+fn find(dir: &Path, name: &str, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            find(&path, name, out);
+        } else if path.file_name().is_some_and(|n| n == name) {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn a_damaged_revision_list_is_an_error_naming_it() {
+    let dirs = [(); 2].map(|_| tempfile::tempdir().unwrap());
+    let c = Cluster::open_default(dirs[0].path()).unwrap();
+    c.enable_backup_statements().unwrap();
+    let collection = uri(dirs[1].path());
+    let mut s = c.session("root").unwrap();
+    exec(&mut s, "CREATE DATABASE shop");
+    exec(&mut s, "CREATE TABLE shop.items (id INT PRIMARY KEY)");
+    let inside = c.now().unwrap();
+    exec(&mut s, "INSERT INTO shop.items VALUES (1)");
+    exec(
+        &mut s,
+        &format!("BACKUP DATABASE shop INTO '{collection}' WITH revision_history"),
+    );
+    let mut files = Vec::new();
+    find(dirs[1].path(), REVISIONS_SIDE_FILE, &mut files);
+    assert_eq!(files.len(), 1, "one revision list: {files:?}");
+    let mut bytes = std::fs::read(&files[0]).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&files[0], bytes).unwrap();
+
+    let e = err(
+        &mut s,
+        &format!(
+            "RESTORE DATABASE shop FROM LATEST IN '{collection}' AS OF SYSTEM TIME {inside} \
+             WITH new_db_name = 'damaged'"
+        ),
+    );
+    assert!(e.contains(REVISIONS_SIDE_FILE), "{e}");
+    assert!(tables(&c, "damaged", c.now().unwrap()).is_empty());
+
+    let source = RestoreSource {
+        collection: collection.clone(),
+        locality_uris: Vec::new(),
+        incremental_location: None,
+        backup: BackupChoice::Latest,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = rt
+        .block_on(verify_backup(&StorageContext::default(), &source, None))
+        .unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.file.ends_with(REVISIONS_SIDE_FILE)),
+        "{:?}",
+        report.problems
+    );
 }

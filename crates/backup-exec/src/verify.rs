@@ -12,7 +12,9 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use backup_format::datafile::verify_data_file;
-use backup_format::manifest::{BackupFile, SideFileReader, SideFileRef, SideRecord};
+use backup_format::manifest::{
+    BackupFile, DescriptorRevision, SideFileReader, SideFileRef, SideRecord,
+};
 use backup_format::{Descriptor, EncryptionKey};
 use backup_storage::ExternalStorage;
 
@@ -124,6 +126,9 @@ async fn verify_layer(chain: &BackupChain, layer: &ChainLayer, report: &mut Veri
     let key = chain.key.as_ref();
     let m = &layer.manifest;
     let _ = side_file::<Descriptor>(&storage, &layer.dir, &m.descriptors, key, report).await;
+    if let Some(r) = &m.revisions {
+        let _ = side_file::<DescriptorRevision>(&storage, &layer.dir, r, key, report).await;
+    }
     let Some(files) = side_file::<BackupFile>(&storage, &layer.dir, &m.files, key, report).await
     else {
         return;
