@@ -5,7 +5,9 @@
 //! and every restore has exactly the tables (and indexes) the database had
 //! then, each with the rows `SELECT ... AS OF SYSTEM TIME` reads. A restore
 //! before the time the full backup's history starts (the GC threshold when
-//! it was taken) is an error that says from when history is available.
+//! it was taken) is an error that says from when history is available. A
+//! full-cluster restore inside the history gets the databases of that time,
+//! and a damaged revision list is an error naming it.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -17,6 +19,7 @@ use backup_exec::{Catalog, RestoreSource, verify_backup};
 use backup_format::manifest::REVISIONS_SIDE_FILE;
 use backup_format::{Descriptor, DescriptorKind, Timestamp};
 use backup_storage::StorageContext;
+use embedded_cluster::catalog::SYSTEM_DATABASE_ID;
 use embedded_cluster::{Cluster, QueryResult, Session, Value};
 
 fn exec(s: &mut Session, sql: &str) -> QueryResult {
@@ -274,4 +277,81 @@ fn a_damaged_revision_list_is_an_error_naming_it() {
         "{:?}",
         report.problems
     );
+}
+
+/// Every database name, and every table as `db.table`, as of `at`.
+fn objects(c: &Cluster, at: Timestamp) -> Vec<String> {
+    let all = c.descriptors(at).unwrap();
+    let db_name = |id| {
+        all.iter()
+            .find(|d| d.id == id && d.kind == DescriptorKind::Database)
+            .map_or("?".to_string(), |d| d.name.clone())
+    };
+    let mut out: Vec<String> = all
+        .iter()
+        .filter(|d| d.id != SYSTEM_DATABASE_ID && d.parent_id != SYSTEM_DATABASE_ID)
+        .filter_map(|d| match d.kind {
+            DescriptorKind::Database => Some(d.name.clone()),
+            DescriptorKind::Table => Some(format!("{}.{}", db_name(d.parent_id), d.name)),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_cluster_restore_inside_history_has_the_databases_and_tables_of_that_time() {
+    let dirs = [(); 2].map(|_| tempfile::tempdir().unwrap());
+    let a = Cluster::open_default(dirs[0].path()).unwrap();
+    a.enable_backup_statements().unwrap();
+    let collection = uri(dirs[1].path());
+    let mut s = a.session("root").unwrap();
+    exec(&mut s, "CREATE DATABASE shop");
+    exec(
+        &mut s,
+        "CREATE TABLE shop.items (id INT PRIMARY KEY, name STRING)",
+    );
+    exec(&mut s, "INSERT INTO shop.items VALUES (1, 'pen')");
+    let t1 = a.now().unwrap();
+    exec(&mut s, "CREATE DATABASE scratch");
+    exec(&mut s, "CREATE TABLE scratch.notes (id INT PRIMARY KEY)");
+    exec(&mut s, "INSERT INTO scratch.notes VALUES (7)");
+    let t2 = a.now().unwrap();
+    exec(&mut s, "DROP DATABASE scratch CASCADE");
+    exec(&mut s, "INSERT INTO shop.items VALUES (2, 'ink')");
+    let t3 = a.now().unwrap();
+    exec(
+        &mut s,
+        &format!("BACKUP INTO '{collection}' WITH revision_history"),
+    );
+
+    for at in [t1, t2, t3] {
+        let target = tempfile::tempdir().unwrap();
+        let b = Cluster::open_default(target.path()).unwrap();
+        b.enable_backup_statements().unwrap();
+        let mut sb = b.session("root").unwrap();
+        exec(
+            &mut sb,
+            &format!("RESTORE FROM LATEST IN '{collection}' AS OF SYSTEM TIME {at}"),
+        );
+        assert_eq!(
+            objects(&b, b.now().unwrap()),
+            objects(&a, at),
+            "databases and tables restored as of {at}"
+        );
+        assert_eq!(
+            rows(exec(&mut sb, "SELECT * FROM shop.items ORDER BY id")),
+            rows(exec(
+                &mut s,
+                &format!("SELECT * FROM shop.items AS OF SYSTEM TIME {at} ORDER BY id")
+            )),
+        );
+        if at == t2 {
+            assert_eq!(
+                rows(exec(&mut sb, "SELECT * FROM scratch.notes")),
+                vec![vec![Value::Int(7)]]
+            );
+        }
+    }
 }

@@ -103,7 +103,11 @@ impl Cluster {
                     .export(range.leaseholder, &request)
                     .map_err(|e| history_error(range.leaseholder, e))?;
                 for entry in chunk.entries {
-                    out.push(revision(entry)?);
+                    let r = revision(entry)?;
+                    // As `descriptors` shows them: user descriptors only.
+                    if r.id >= FIRST_USER_ID {
+                        out.push(r);
+                    }
                 }
                 match chunk.resume_key {
                     Some(k) => request.span.start = k,
