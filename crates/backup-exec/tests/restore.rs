@@ -124,26 +124,28 @@ async fn as_of_system_time_inside_revision_history_restores_that_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_time_inside_a_window_restores_the_schema_of_that_time() {
-    let mut fx = Fixture::new();
-    write_round(&fx, 0, 40);
-    fx.backup(LayerChoice::NewFull, true, None).await;
-    let before = fx.put(51, 1, Some(b"before the change"));
-    let changed = fx.change_schema(51, b"with a new column");
-    let after = fx.put(51, 2, Some(b"after the change"));
-    let end = fx.backup(LayerChoice::Latest, true, None).await;
-    for (at, payload) in [
-        (before, schema()[1].payload.clone()),
-        (changed, b"with a new column".to_vec()),
-        (after, b"with a new column".to_vec()),
-        (end, b"with a new column".to_vec()),
-    ] {
-        let (ingest, jobs) = target(&fx, fx.storages.clone());
-        jobs.restore(restore_spec(RestoreTargets::Tables(vec![51]), Some(at)))
-            .await
-            .unwrap();
-        assert_eq!(restored(&ingest, 51), fx.read_at(51, at), "rows at {at}");
-        let published = ingest.published();
-        assert_eq!(published[0].payload, payload, "schema at {at}");
+    for passphrase in [None, Some("correct horse")] {
+        let mut fx = Fixture::new();
+        write_round(&fx, 0, 40);
+        fx.backup(LayerChoice::NewFull, true, passphrase).await;
+        let before = fx.put(51, 1, Some(b"before the change"));
+        let changed = fx.change_schema(51, b"with a new column");
+        let after = fx.put(51, 2, Some(b"after the change"));
+        let end = fx.backup(LayerChoice::Latest, true, passphrase).await;
+        for (at, payload) in [
+            (before, schema()[1].payload.clone()),
+            (changed, b"with a new column".to_vec()),
+            (after, b"with a new column".to_vec()),
+            (end, b"with a new column".to_vec()),
+        ] {
+            let (ingest, jobs) = target(&fx, fx.storages.clone());
+            let mut spec = restore_spec(RestoreTargets::Tables(vec![51]), Some(at));
+            spec.options.encryption_passphrase = passphrase.map(str::to_string);
+            jobs.restore(spec).await.unwrap();
+            assert_eq!(restored(&ingest, 51), fx.read_at(51, at), "rows at {at}");
+            let published = ingest.published();
+            assert_eq!(published[0].payload, payload, "schema at {at}");
+        }
     }
 }
 
