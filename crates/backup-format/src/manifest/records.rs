@@ -279,9 +279,7 @@ impl SideRecord for DescriptorRevision {
             match field {
                 1 => r.id = v.uint(&m, "id")?,
                 2 => r.time = read_ts(file, v.bytes(&m, "time")?)?,
-                3 => {
-                    r.descriptor = Some(Descriptor::decode(file, v.bytes(&m, "descriptor")?)?)
-                }
+                3 => r.descriptor = Some(Descriptor::decode(file, v.bytes(&m, "descriptor")?)?),
                 _ => {}
             }
         }
