@@ -212,3 +212,61 @@ pub(crate) fn with_history_spans(spans: &[Span], history: Option<&History>) -> V
     out.extend(extra.subtract(&base).spans().iter().cloned());
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use backup_format::Descriptor;
+
+    use super::*;
+
+    fn desc(id: DescriptorId, kind: DescriptorKind, parent: DescriptorId) -> Descriptor {
+        Descriptor {
+            id,
+            kind,
+            name: format!("d{id}"),
+            parent_id: parent,
+            parent_schema_id: 0,
+            spans: vec![Span::new([id as u8], [id as u8 + 1])],
+            dependencies: Vec::new(),
+            exclude_data_from_backup: id == 14,
+            payload: Vec::new(),
+        }
+    }
+
+    fn rev(wall: i64, id: DescriptorId, d: Option<Descriptor>) -> DescriptorRevision {
+        DescriptorRevision {
+            id,
+            time: Timestamp::from_wall(wall),
+            descriptor: d,
+        }
+    }
+
+    #[test]
+    fn a_covered_database_brings_its_new_objects_and_drops_follow_their_object() {
+        use DescriptorKind::{Database, Table};
+        let scope = Scope {
+            all: false,
+            ids: [1, 11].into_iter().collect(),
+            databases: [1].into_iter().collect(),
+        };
+        let all = vec![
+            rev(1, 1, Some(desc(1, Database, 0))),
+            rev(1, 2, Some(desc(2, Database, 0))),
+            rev(1, 11, Some(desc(11, Table, 1))),
+            rev(2, 12, Some(desc(12, Table, 1))), // new in the covered database
+            rev(3, 21, Some(desc(21, Table, 2))), // another database
+            rev(4, 12, None),                     // its drop
+            rev(5, 21, None),
+            rev(6, 14, Some(desc(14, Table, 1))), // data excluded
+        ];
+        let kept = scope.filter(all);
+        let ids: Vec<(i64, DescriptorId)> = kept.iter().map(|r| (r.time.wall, r.id)).collect();
+        assert_eq!(ids, vec![(1, 1), (1, 11), (2, 12), (4, 12), (6, 14)]);
+        let history = History {
+            start: Timestamp::from_wall(1),
+            revisions: kept,
+        };
+        let spans = with_history_spans(&[Span::new([11], [12])], Some(&history));
+        assert_eq!(spans, vec![Span::new([11], [12]), Span::new([12], [13])]);
+    }
+}
