@@ -69,7 +69,7 @@ impl BackupJobs {
     /// Resumes a paused job (or a `running` one no process runs any more),
     /// from its last checkpoint.
     pub async fn resume(&self, id: JobId) -> Result<BackupResult, ExecError> {
-        if self.tasks.live(id) {
+        if !self.tasks.settle(id, self.job(id)?.status).await {
             return Err(state_error(id, JobStatus::Running, "it is already running"));
         }
         let mut spec = None;
@@ -337,6 +337,30 @@ impl<R: Send + 'static> Tasks<R> {
             },
         );
         self.join(id, handle).await
+    }
+
+    /// Before a resume: whether no task of this process runs job `id`,
+    /// whose record says `status`. A run that recorded its pause is ending:
+    /// this waits for its task to stop rather than call it still running.
+    pub(crate) async fn settle(&self, id: JobId, status: JobStatus) -> bool {
+        if !self.live(id) {
+            return true;
+        }
+        if status != JobStatus::Paused {
+            return false;
+        }
+        if let Some(outcome) = self.wait(id).await {
+            drop(outcome);
+            return true;
+        }
+        // Someone else awaits the task: it stops right after its pause.
+        for _ in 0..5_000 {
+            if !self.live(id) {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        false
     }
 
     /// Sends `c` to job `id`'s task, if this process runs it.

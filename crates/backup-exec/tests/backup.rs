@@ -404,6 +404,39 @@ async fn pause_then_resume_continues_from_the_checkpoint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_attempt_never_reuses_a_data_file_name_left_in_the_layer() {
+    let (kv, _gate, storages, jobs, id) = paused_job(10).await;
+    let storage = storages.get(URI);
+    let data = all_paths(&storage)
+        .await
+        .into_iter()
+        .find(|p| p.ends_with(".sst"))
+        .expect("the paused attempt wrote data files");
+    let dir = data.rsplit_once("/data/").unwrap().0.to_string();
+    // Files of an earlier attempt numbered just where the resumed attempt's
+    // clock stands (the in-memory clock's wall moves by one per reading, so
+    // an attempt numbering from its start time would pick these names).
+    let wall = u64::try_from(backup_exec::Clock::now(kv.as_ref()).wall).unwrap();
+    for node in 1..=3 {
+        for seq in wall..wall + 300 {
+            storage
+                .put(
+                    &format!("{dir}/data/{node}-{seq}.sst"),
+                    bytes::Bytes::from_static(b"left by an earlier attempt"),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    jobs.resume(id).await.unwrap();
+    let r = jobs.wait(id).await.unwrap();
+    assert_eq!(r.status, JobStatus::Succeeded);
+    let (m, entries) = read_entries(&storage, &dir).await;
+    assert_eq!(entries, u64::from(CONTROL_KEYS) + 1, "every key once");
+    assert_eq!(m.statistics.rows, u64::from(CONTROL_KEYS) + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_of_a_paused_job_is_immediate() {
     let (kv, _gate, storages, jobs, id) = paused_job(20).await;
     assert_eq!(kv.protections(), 1);

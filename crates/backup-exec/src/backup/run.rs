@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use backup_format::datafile::DataFileOptions;
+use backup_format::paths::{DATA_DIR, parse_data_file_name};
 use backup_format::{EncryptionKey, SpanSet, Timestamp};
 use tokio::sync::{mpsc, watch};
 
@@ -224,9 +225,14 @@ async fn attempt(
         total_spans: total,
     });
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let seq = Arc::new(AtomicU64::new(
-        u64::try_from(host.clock.now().wall).unwrap_or(0),
-    ));
+    // Data-file numbers start above the clock's wall time and above every
+    // file an earlier attempt of this layer left (a paused or crashed
+    // attempt writes files its checkpoint may not list, and a clock's wall
+    // time need not have moved past their numbers): no name is reused.
+    let first_seq = u64::try_from(host.clock.now().wall)
+        .unwrap_or(0)
+        .max(next_free_seq(storages, &layer.dir).await?);
+    let seq = Arc::new(AtomicU64::new(first_seq));
     let index_spans = Arc::new(SpanSet::from_spans(spec.index_spans.iter().cloned()));
     let options = DataFileOptions {
         encryption: key.cloned(),
@@ -349,4 +355,25 @@ async fn save(
         fraction,
     });
     Ok(())
+}
+
+/// One above the highest data-file number in `layer_dir` on any of the
+/// layer's storages (0 when there is none).
+async fn next_free_seq(storages: &Storages, layer_dir: &str) -> Result<u64, ExecError> {
+    let mut next = 0;
+    let all =
+        std::iter::once(&storages.layer_default).chain(storages.by_locality.iter().map(|(_, s)| s));
+    for storage in all {
+        let prefix = format!("{layer_dir}/{DATA_DIR}/");
+        for obj in storage.list(&prefix, false).await?.objects {
+            let name = obj
+                .path
+                .strip_prefix(&format!("{layer_dir}/"))
+                .unwrap_or(&obj.path);
+            if let Some((_, seq)) = parse_data_file_name(name) {
+                next = next.max(seq.saturating_add(1));
+            }
+        }
+    }
+    Ok(next)
 }

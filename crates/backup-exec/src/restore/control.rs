@@ -61,7 +61,7 @@ impl RestoreJobs {
     /// more) from its checkpoint: under the same new ids, skipping the spans
     /// it finished.
     pub async fn resume(&self, id: JobId) -> Outcome {
-        if self.tasks.live(id) {
+        if !self.tasks.settle(id, self.job(id)?.status).await {
             return Err(state_error(id, JobStatus::Running, "it is already running"));
         }
         let mut payload = Vec::new();
