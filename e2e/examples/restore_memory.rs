@@ -9,7 +9,9 @@
 //! - into the cluster itself (its bulk ingest): the whole process.
 //!
 //! Memory is the growth of `VmHWM` (reset through `/proc/self/clear_refs`)
-//! over the RSS just before the restore. `RESTORE_MEM_CACHE_MIB` sets the
+//! over the RSS just before the restore. Besides wall-clock throughput, each
+//! line gives the process's CPU time over the restore (user + system), which
+//! other work on a shared machine disturbs less. `RESTORE_MEM_CACHE_MIB` sets the
 //! storage engine's page cache (default 1 GiB), which the cluster's own
 //! ingest fills. `RESTORE_MEM_CLUSTER_ALT=batch=<MiB>,workers=<n>` adds a
 //! fourth restore into the cluster with those settings.
@@ -69,6 +71,22 @@ fn status_mib(field: &str) -> f64 {
         / 1024.0
 }
 
+/// CPU seconds (user + system) the process has used: less sensitive than
+/// wall time to other work on a shared machine.
+fn cpu_secs() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 12th and 13th of them, in clock ticks (USER_HZ, 100 on Linux).
+    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: f64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0
+}
+
 fn load(fx: &Fixture, mib: usize) {
     let rows = (mib << 20) / (VALUE_LEN + 24);
     for start in (0..rows).step_by(2000) {
@@ -118,14 +136,17 @@ fn restore(
     let before = status_mib("VmRSS:");
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let start = Instant::now();
+    let cpu_start = cpu_secs();
     let r = rt.block_on(jobs.restore(spec(new))).unwrap();
     let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_secs() - cpu_start;
     let growth = status_mib("VmHWM:") - before;
     let mib = r.bytes as f64 / (1 << 20) as f64;
     println!(
-        "{what}: {mib:.1} MiB in {secs:.2} s = {:.1} MiB/s; RSS growth {growth:.0} MiB \
-         (RSS before {before:.0} MiB); largest batch {} KiB",
+        "{what}: {mib:.1} MiB in {secs:.2} s = {:.1} MiB/s; CPU {cpu:.2} s = {:.1} MiB per \
+         CPU-second; RSS growth {growth:.0} MiB (RSS before {before:.0} MiB); largest batch {} KiB",
         mib / secs,
+        mib / cpu.max(0.01),
         target.largest_batch.load(Ordering::Relaxed) >> 10
     );
 }
