@@ -45,6 +45,7 @@
 pub mod backup;
 mod error;
 pub mod host;
+mod job;
 mod jobs;
 mod progress;
 pub mod restore;
