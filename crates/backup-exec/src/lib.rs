@@ -43,6 +43,7 @@
 //! `tests/backup.rs` for a complete example on an in-memory host.
 
 pub mod backup;
+mod codec;
 mod error;
 pub mod host;
 mod job;

@@ -2,8 +2,8 @@
 //! paused job resumes, also in another process) and its checkpoint (the job
 //! progress: the ids the restore writes under, and the spans already done).
 //!
-//! Both are length-prefixed little-endian records behind a magic; every read
-//! is bounds-checked, so a damaged record is an error, never a panic. Like a
+//! Both are records of [`crate::codec`] behind a magic, so a damaged record
+//! is an error, never a panic. Like a
 //! backup's, the payload holds the URIs and the passphrase and is never
 //! displayed (the description is redacted).
 
@@ -12,6 +12,7 @@ use backup_format::{DescriptorId, Span, SpanSet, Timestamp};
 use super::spec::{
     BackupChoice, DescriptorRewrite, RestoreOptions, RestoreSource, RestoreSpec, RestoreTargets,
 };
+use crate::codec::{Dec, Enc};
 use crate::error::ExecError;
 use crate::host::IdRewrites;
 
@@ -176,111 +177,6 @@ fn magic(d: &mut Dec<'_>, want: &[u8]) -> Result<(), ExecError> {
         Ok(())
     } else {
         Err(d.corrupt("an unknown format (bad magic)"))
-    }
-}
-
-/// Appends primitive values.
-struct Enc(Vec<u8>);
-
-impl Enc {
-    fn u64(&mut self, v: u64) -> &mut Self {
-        self.0.extend_from_slice(&v.to_le_bytes());
-        self
-    }
-    fn str(&mut self, s: &str) -> &mut Self {
-        self.bytes(s.as_bytes())
-    }
-    fn bytes(&mut self, b: &[u8]) -> &mut Self {
-        self.u64(b.len() as u64);
-        self.0.extend_from_slice(b);
-        self
-    }
-    fn bool(&mut self, b: bool) -> &mut Self {
-        self.u64(u64::from(b))
-    }
-    fn ts(&mut self, t: Timestamp) -> &mut Self {
-        self.0.extend_from_slice(&t.to_bytes());
-        self
-    }
-    fn spans(&mut self, spans: &[Span]) -> &mut Self {
-        self.u64(spans.len() as u64);
-        for s in spans {
-            self.bytes(&s.start).bytes(&s.end);
-        }
-        self
-    }
-}
-
-/// Reads what [`Enc`] wrote.
-struct Dec<'a> {
-    what: &'static str,
-    rest: &'a [u8],
-}
-
-impl<'a> Dec<'a> {
-    fn new(what: &'static str, rest: &'a [u8]) -> Dec<'a> {
-        Dec { what, rest }
-    }
-    fn corrupt(&self, detail: &str) -> ExecError {
-        ExecError::Corrupt {
-            what: self.what.to_string(),
-            detail: detail.to_string(),
-        }
-    }
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ExecError> {
-        if self.rest.len() < n {
-            return Err(self.corrupt("truncated"));
-        }
-        let (head, tail) = self.rest.split_at(n);
-        self.rest = tail;
-        Ok(head)
-    }
-    fn u64(&mut self) -> Result<u64, ExecError> {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(self.take(8)?);
-        Ok(u64::from_le_bytes(a))
-    }
-    /// A count or length, which cannot exceed what is left to read.
-    fn len(&mut self) -> Result<usize, ExecError> {
-        let n = self.u64()?;
-        usize::try_from(n)
-            .ok()
-            .filter(|&n| n <= self.rest.len())
-            .ok_or_else(|| self.corrupt("a length past the end"))
-    }
-    fn bytes(&mut self) -> Result<&'a [u8], ExecError> {
-        let n = self.len()?;
-        self.take(n)
-    }
-    fn string(&mut self) -> Result<String, ExecError> {
-        let b = self.bytes()?;
-        String::from_utf8(b.to_vec()).map_err(|_| self.corrupt("a string that is not UTF-8"))
-    }
-    fn bool(&mut self) -> Result<bool, ExecError> {
-        Ok(self.u64()? != 0)
-    }
-    fn ts(&mut self) -> Result<Timestamp, ExecError> {
-        let b = self.take(Timestamp::ENCODED_LEN)?;
-        let mut a = [0u8; Timestamp::ENCODED_LEN];
-        a.copy_from_slice(b);
-        Ok(Timestamp::from_bytes(a))
-    }
-    fn spans(&mut self) -> Result<Vec<Span>, ExecError> {
-        let n = self.len()?;
-        (0..n)
-            .map(|_| {
-                let start = self.bytes()?.to_vec();
-                let end = self.bytes()?.to_vec();
-                Ok(Span::new(start, end))
-            })
-            .collect()
-    }
-    fn finish(self) -> Result<(), ExecError> {
-        if self.rest.is_empty() {
-            Ok(())
-        } else {
-            Err(self.corrupt("trailing bytes"))
-        }
     }
 }
 
