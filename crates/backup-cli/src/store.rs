@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use backup_exec::{JobStatus, Locality};
+use backup_exec::{JobStatus, JobStore, Locality};
 use embedded_cluster::scheduler::SchedulerHandle;
 use embedded_cluster::{Cluster, ClusterConfig, ClusterError};
 
@@ -95,8 +95,25 @@ impl OpenStore {
             eprintln!("backup job {job} {}", record.status.as_str());
             ok &= record.status == JobStatus::Succeeded;
         }
+        // Scheduled backups started earlier in this session by the
+        // background scheduler finish too, rather than stop with the process
+        // (they would resume from a checkpoint next time, but a user who
+        // closes the shell expects them done).
+        let started: Vec<_> = report.started.iter().map(|(_, job)| *job).collect();
+        let jobs = JobStore::list(&self.cluster).context("listing jobs")?;
+        let mut waited = !started.is_empty();
+        for job in jobs.iter().filter(|j| {
+            j.created_by_schedule.is_some()
+                && j.status == JobStatus::Running
+                && !started.contains(&j.id)
+        }) {
+            eprintln!("waiting for scheduled backup job {} to finish", job.id);
+            let record = scheduler.wait_for_job(job.id)?;
+            eprintln!("backup job {} {}", job.id, record.status.as_str());
+            waited = true;
+        }
         // Record the outcomes in the schedules before the store closes.
-        if !report.started.is_empty() {
+        if waited {
             scheduler.tick().context("recording scheduled backups")?;
         }
         Ok(ok)
