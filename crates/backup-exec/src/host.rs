@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
-pub use crate::job::{JobId, JobKind, JobRecord, JobStatus, JobStore};
+pub use crate::job::{JobId, JobKind, JobRecord, JobResult, JobStatus, JobStore};
 use backup_format::manifest::DescriptorRevision;
 use backup_format::{Descriptor, DescriptorId, MvccEntry, Span, Timestamp};
 

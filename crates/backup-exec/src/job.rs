@@ -163,3 +163,35 @@ pub trait JobStore: Send + Sync {
     /// Every record, by id.
     fn list(&self) -> Result<Vec<JobRecord>, HostError>;
 }
+
+/// What a finished, stopped or detached backup or restore reports: the
+/// columns of the BACKUP and RESTORE statements' result.
+#[derive(Clone, PartialEq, Debug)]
+pub struct JobResult {
+    /// The job.
+    pub job_id: JobId,
+    /// Its status when this was returned.
+    pub status: JobStatus,
+    /// Progress in `[0, 1]`.
+    pub fraction_completed: f64,
+    /// Rows backed up or restored.
+    pub rows: u64,
+    /// Secondary index entries backed up or restored.
+    pub index_entries: u64,
+    /// Raw bytes (keys and values) backed up or restored.
+    pub bytes: u64,
+}
+
+impl JobResult {
+    /// A job just started and running on (a detached statement's result).
+    pub fn started(job_id: JobId) -> JobResult {
+        JobResult {
+            job_id,
+            status: JobStatus::Running,
+            fraction_completed: 0.0,
+            rows: 0,
+            index_entries: 0,
+            bytes: 0,
+        }
+    }
+}

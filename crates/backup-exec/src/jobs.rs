@@ -16,7 +16,7 @@ use crate::backup::{
     BackupResult, BackupSpec, Host, JobControl, JobRun, decode_spec, encode_spec, run_backup,
 };
 use crate::error::ExecError;
-use crate::host::{HostError, JobId, JobKind, JobRecord, JobStatus};
+use crate::host::{HostError, JobId, JobKind, JobRecord, JobResult, JobStatus};
 use crate::progress::{NoProgress, ProgressEvent, ProgressListener};
 use crate::settings::BackupSettings;
 
@@ -108,16 +108,8 @@ impl BackupJobs {
             let r = run_backup(run, rx).await;
             this.conclude(id, r)
         };
-        let started = BackupResult {
-            job_id: id,
-            status: JobStatus::Running,
-            fraction_completed: 0.0,
-            rows: 0,
-            index_entries: 0,
-            bytes: 0,
-        };
         self.tasks
-            .run(id, tx, detached.then_some(started), run)
+            .run(id, tx, detached.then(|| JobResult::started(id)), run)
             .await
     }
 

@@ -62,8 +62,8 @@ pub use backup::{
 pub use error::ExecError;
 pub use host::{
     Catalog, Clock, ExportChunk, ExportError, ExportRequest, HostError, IdRewrites, Ingest,
-    IntentPolicy, JobId, JobKind, JobRecord, JobStatus, JobStore, KeyRewriter, KvSource, Locality,
-    NodeId, NodeInfo, ProtectionId, Protector, RangeInfo,
+    IntentPolicy, JobId, JobKind, JobRecord, JobResult, JobStatus, JobStore, KeyRewriter, KvSource,
+    Locality, NodeId, NodeInfo, ProtectionId, Protector, RangeInfo,
 };
 pub use jobs::BackupJobs;
 pub use progress::{NoProgress, ProgressEvent, ProgressListener};

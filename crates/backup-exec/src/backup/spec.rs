@@ -5,7 +5,7 @@ use std::sync::Arc;
 use backup_format::{Descriptor, Span, Timestamp};
 use backup_storage::{ExternalStorage, StorageContext, StorageError, StorageUri, redact_uri};
 
-use crate::host::{Catalog, Clock, JobId, JobStatus, JobStore, KvSource, Protector};
+use crate::host::{Catalog, Clock, JobStore, KvSource, Protector};
 use crate::jobs::redact_description;
 
 /// Where in the collection the new layer goes.
@@ -104,21 +104,7 @@ impl BackupSpec {
 }
 
 /// What a finished (or stopped) backup reports.
-#[derive(Clone, PartialEq, Debug)]
-pub struct BackupResult {
-    /// The job.
-    pub job_id: JobId,
-    /// Its status when this was returned.
-    pub status: JobStatus,
-    /// Progress in `[0, 1]`.
-    pub fraction_completed: f64,
-    /// Rows backed up.
-    pub rows: u64,
-    /// Secondary index entries backed up.
-    pub index_entries: u64,
-    /// Raw bytes backed up.
-    pub bytes: u64,
-}
+pub type BackupResult = crate::job::JobResult;
 
 /// Opens the storage a URI names (the host's context, or a test wrapper).
 pub trait StorageOpener: Send + Sync {

@@ -17,7 +17,7 @@ use super::run::{clean_up, run_restore};
 use super::spec::{RestoreResult, RestoreSettings, RestoreSpec};
 use crate::backup::{Host, JobControl};
 use crate::error::ExecError;
-use crate::host::{HostError, Ingest, JobId, JobKind, JobRecord, JobStatus};
+use crate::host::{HostError, Ingest, JobId, JobKind, JobRecord, JobResult, JobStatus};
 use crate::jobs::{Tasks, state_error};
 
 pub(super) type Outcome = Result<RestoreResult, ExecError>;
@@ -173,16 +173,8 @@ impl RestoreJobs {
             let r = run_restore(&this, id, &spec, rx).await;
             this.conclude(id, r)
         };
-        let started = RestoreResult {
-            job_id: id,
-            status: JobStatus::Running,
-            fraction_completed: 0.0,
-            rows: 0,
-            index_entries: 0,
-            bytes: 0,
-        };
         self.tasks
-            .run(id, tx, detached.then_some(started), run)
+            .run(id, tx, detached.then(|| JobResult::started(id)), run)
             .await
     }
 

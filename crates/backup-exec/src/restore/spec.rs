@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use backup_format::{DescriptorId, Span, Timestamp};
 use backup_storage::redact_uri;
 
-use crate::host::{JobId, JobStatus};
 use crate::jobs::redact_description;
 
 /// Which backup of the collection to restore from.
@@ -131,21 +130,7 @@ impl RestoreSpec {
 }
 
 /// What a finished (or detached) restore reports.
-#[derive(Clone, PartialEq, Debug)]
-pub struct RestoreResult {
-    /// The job.
-    pub job_id: JobId,
-    /// Its status when this was returned.
-    pub status: JobStatus,
-    /// Progress in `[0, 1]`.
-    pub fraction_completed: f64,
-    /// Rows restored.
-    pub rows: u64,
-    /// Secondary index entries restored.
-    pub index_entries: u64,
-    /// Raw bytes (keys and values) restored.
-    pub bytes: u64,
-}
+pub type RestoreResult = crate::job::JobResult;
 
 /// How a restore runs. Memory is bounded by these, not by data size: about
 /// `workers × (max_files_per_unit × read_bytes_per_file + ingest_batch_bytes × 2)`,
