@@ -373,3 +373,62 @@ impl KvSource for RecordingKv {
         r
     }
 }
+
+/// The spec of `RESTORE TABLE users, orders FROM LATEST IN '<uri>'` (as of
+/// `as_of` when given), restoring them as tables `new` and `new + 1`.
+pub fn users_orders_restore(
+    uri: &str,
+    as_of: Option<Timestamp>,
+    new: DescriptorId,
+) -> backup_exec::RestoreSpec {
+    use backup_exec::restore::{BackupChoice, DescriptorRewrite};
+    let rewrites = [(USERS, new), (ORDERS, new + 1)]
+        .into_iter()
+        .map(|(old, new_id)| {
+            let r = DescriptorRewrite {
+                new_id,
+                ..DescriptorRewrite::default()
+            };
+            (old, r)
+        })
+        .collect();
+    backup_exec::RestoreSpec {
+        description: format!("RESTORE TABLE users, orders FROM LATEST IN '{uri}'"),
+        user: "root".into(),
+        source: backup_exec::RestoreSource {
+            collection: uri.into(),
+            locality_uris: Vec::new(),
+            incremental_location: None,
+            backup: BackupChoice::Latest,
+        },
+        as_of,
+        targets: backup_exec::RestoreTargets::Tables(vec![USERS, ORDERS]),
+        rewrites,
+        index_spans: vec![index_span(USERS, 2)],
+        options: backup_exec::RestoreOptions::default(),
+    }
+}
+
+/// Every live row of `table` at `ts`, keyed under table id `as_id` (to
+/// compare a source table with its restored copy).
+pub fn rows_as(
+    cluster: &Cluster,
+    table: DescriptorId,
+    ts: Timestamp,
+    as_id: DescriptorId,
+) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    cluster
+        .scan(
+            &keys::table_span(table),
+            ts,
+            backup_exec::IntentPolicy::FailFast,
+        )
+        .unwrap_or_else(|e| panic!("scanning table {table}: {e}"))
+        .into_iter()
+        .map(|(k, v)| {
+            let mut key = keys::table_prefix(as_id);
+            key.extend_from_slice(&k[keys::TABLE_PREFIX_LEN..]);
+            (key, v)
+        })
+        .collect()
+}

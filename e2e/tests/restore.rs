@@ -4,18 +4,15 @@
 //! restore leaves nothing behind.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use backup_exec::restore::{BackupChoice, DescriptorRewrite};
 use backup_exec::{
-    BackupJobs, BackupSettings, HostError, IdRewrites, Ingest, IntentPolicy, JobStatus,
-    KeyRewriter, LayerChoice, RestoreJobs, RestoreOptions, RestoreSettings, RestoreSource,
-    RestoreSpec, RestoreTargets,
+    BackupJobs, BackupSettings, HostError, IdRewrites, Ingest, JobStatus, KeyRewriter, LayerChoice,
+    RestoreJobs, RestoreSettings,
 };
 use backup_format::{Descriptor, DescriptorId, MvccEntry, Span, Timestamp};
-use e2e::{Fixture, ORDERS, USERS, index_span, row};
+use e2e::{Fixture, ORDERS, USERS, index_span, row, rows_as, users_orders_restore};
 use embedded_cluster::{Cluster, ClusterConfig, keys};
 
 const URI: &str = "nodelocal://1/restores";
@@ -68,53 +65,6 @@ async fn backup(fx: &Fixture, layer: LayerChoice, revision_history: bool) -> Tim
     end
 }
 
-fn spec(as_of: Option<Timestamp>, new: DescriptorId) -> RestoreSpec {
-    let rewrites = [(USERS, new), (ORDERS, new + 1)]
-        .into_iter()
-        .map(|(old, new_id)| {
-            let r = DescriptorRewrite {
-                new_id,
-                ..DescriptorRewrite::default()
-            };
-            (old, r)
-        })
-        .collect();
-    RestoreSpec {
-        description: format!("RESTORE TABLE users, orders FROM LATEST IN '{URI}'"),
-        user: "root".into(),
-        source: RestoreSource {
-            collection: URI.into(),
-            locality_uris: Vec::new(),
-            incremental_location: None,
-            backup: BackupChoice::Latest,
-        },
-        as_of,
-        targets: RestoreTargets::Tables(vec![USERS, ORDERS]),
-        rewrites,
-        index_spans: vec![index_span(USERS, 2)],
-        options: RestoreOptions::default(),
-    }
-}
-
-/// Every live row of `table` at `ts`, keyed under table id `as_id`.
-fn read(
-    cluster: &Cluster,
-    table: DescriptorId,
-    ts: Timestamp,
-    as_id: DescriptorId,
-) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    cluster
-        .scan(&keys::table_span(table), ts, IntentPolicy::FailFast)
-        .unwrap()
-        .into_iter()
-        .map(|(k, v)| {
-            let mut key = keys::table_prefix(as_id);
-            key.extend_from_slice(&k[keys::TABLE_PREFIX_LEN..]);
-            (key, v)
-        })
-        .collect()
-}
-
 async fn restore(
     fx: &Fixture,
     as_of: Option<Timestamp>,
@@ -127,7 +77,7 @@ async fn restore(
         fail_publish,
     });
     let jobs = RestoreJobs::new(fx.host(), ingest.clone(), RestoreSettings::for_tests());
-    let r = jobs.restore(spec(as_of, new)).await;
+    let r = jobs.restore(users_orders_restore(URI, as_of, new)).await;
     if r.is_ok() {
         let published = ingest.published.lock().unwrap();
         let ids: Vec<u64> = published.iter().map(|d| d.id).collect();
@@ -172,15 +122,15 @@ async fn a_chain_restores_the_cluster_data_at_its_end_and_inside_its_history() {
         assert_eq!(r.status, JobStatus::Succeeded);
         let now = c.now().unwrap();
         for (old, new) in [(USERS, next), (ORDERS, next + 1)] {
-            let want = read(c, old, at, new);
+            let want = rows_as(c, old, at, new);
             assert!(!want.is_empty());
             assert_eq!(
-                read(c, new, now, new),
+                rows_as(c, new, now, new),
                 want,
                 "table {old} restored as {new} at {at}"
             );
         }
-        let index_entries = read(c, USERS, at, USERS)
+        let index_entries = rows_as(c, USERS, at, USERS)
             .keys()
             .filter(|k| index_span(USERS, 2).contains_key(k))
             .count() as u64;
@@ -209,7 +159,7 @@ async fn a_failed_restore_leaves_no_data_in_the_cluster() {
     let now = fx.cluster.now().unwrap();
     for t in [400, 401] {
         assert!(
-            read(&fx.cluster, t, now, t).is_empty(),
+            rows_as(&fx.cluster, t, now, t).is_empty(),
             "table {t} has restored data left"
         );
     }

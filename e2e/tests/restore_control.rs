@@ -3,20 +3,17 @@
 //! or canceled, which removes everything it ingested from the cluster.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use backup_exec::restore::testing::Gate;
-use backup_exec::restore::{BackupChoice, DescriptorRewrite};
 use backup_exec::{
-    BackupJobs, BackupSettings, ExecError, HostError, IdRewrites, Ingest, IntentPolicy, JobStatus,
-    KeyRewriter, LayerChoice, RestoreJobs, RestoreOptions, RestoreSettings, RestoreSource,
-    RestoreSpec, RestoreTargets,
+    BackupJobs, BackupSettings, ExecError, HostError, IdRewrites, Ingest, JobStatus, KeyRewriter,
+    LayerChoice, RestoreJobs, RestoreSettings,
 };
 use backup_format::{Descriptor, DescriptorId, MvccEntry, Span, Timestamp};
-use e2e::{Fixture, ORDERS, USERS, index_span};
-use embedded_cluster::{Cluster, ClusterConfig, keys};
+use e2e::{Fixture, ORDERS, USERS, rows_as, users_orders_restore};
+use embedded_cluster::{Cluster, ClusterConfig};
 
 const URI: &str = "nodelocal://1/control";
 
@@ -67,56 +64,6 @@ fn gated(fx: &Fixture) -> (Arc<GatedIngest>, RestoreJobs) {
     )
 }
 
-fn spec(new: DescriptorId) -> RestoreSpec {
-    let rewrites = [(USERS, new), (ORDERS, new + 1)]
-        .into_iter()
-        .map(|(old, new_id)| {
-            let r = DescriptorRewrite {
-                new_id,
-                ..DescriptorRewrite::default()
-            };
-            (old, r)
-        })
-        .collect();
-    RestoreSpec {
-        description: format!("RESTORE TABLE users, orders FROM LATEST IN '{URI}'"),
-        user: "root".into(),
-        source: RestoreSource {
-            collection: URI.into(),
-            locality_uris: Vec::new(),
-            incremental_location: None,
-            backup: BackupChoice::Latest,
-        },
-        as_of: None,
-        targets: RestoreTargets::Tables(vec![USERS, ORDERS]),
-        rewrites,
-        index_spans: vec![index_span(USERS, 2)],
-        options: RestoreOptions {
-            detached: true,
-            ..RestoreOptions::default()
-        },
-    }
-}
-
-/// Every row of `table` at `ts`, keyed under table id `as_id`.
-fn read(
-    cluster: &Cluster,
-    table: DescriptorId,
-    ts: Timestamp,
-    as_id: DescriptorId,
-) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    cluster
-        .scan(&keys::table_span(table), ts, IntentPolicy::FailFast)
-        .unwrap()
-        .into_iter()
-        .map(|(k, v)| {
-            let mut key = keys::table_prefix(as_id);
-            key.extend_from_slice(&k[keys::TABLE_PREFIX_LEN..]);
-            (key, v)
-        })
-        .collect()
-}
-
 async fn source(dir: &std::path::Path) -> (Fixture, Timestamp) {
     let fx = Fixture::open(dir, ClusterConfig::default()).unwrap();
     fx.load(2000, 48, 3).unwrap();
@@ -136,20 +83,27 @@ async fn arrivals(ingest: &Arc<GatedIngest>, n: usize) {
     assert!(reached, "the restore never reached ingest batch {n}");
 }
 
+/// The users/orders restore as tables `new` and `new + 1`, detached.
+fn detached(new: DescriptorId) -> backup_exec::RestoreSpec {
+    let mut spec = users_orders_restore(URI, None, new);
+    spec.options.detached = true;
+    spec
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_restore_resumes_from_its_checkpoint_on_the_cluster() {
     let dir = tempfile::tempdir().unwrap();
     let (fx, end) = source(dir.path()).await;
     // A whole run, for the number of batches it takes.
     let (whole, jobs) = gated(&fx);
-    let id = jobs.restore(spec(700)).await.unwrap().job_id;
+    let id = jobs.restore(detached(700)).await.unwrap().job_id;
     jobs.wait(id).await.unwrap();
     let all = whole.batches.load(Ordering::Relaxed);
     assert!(all >= 8, "{all} batches");
 
     let (ingest, jobs) = gated(&fx);
     ingest.gate.close_at(all / 2);
-    let id = jobs.restore(spec(400)).await.unwrap().job_id;
+    let id = jobs.restore(detached(400)).await.unwrap().job_id;
     arrivals(&ingest, all / 2).await;
     jobs.pause(id).unwrap();
     ingest.gate.open();
@@ -173,12 +127,12 @@ async fn a_paused_restore_resumes_from_its_checkpoint_on_the_cluster() {
     );
     let now = fx.cluster.now().unwrap();
     assert_eq!(
-        read(&fx.cluster, 400, now, 400),
-        read(&fx.cluster, USERS, end, 400)
+        rows_as(&fx.cluster, 400, now, 400),
+        rows_as(&fx.cluster, USERS, end, 400)
     );
     assert_eq!(
-        read(&fx.cluster, 401, now, 401),
-        read(&fx.cluster, ORDERS, end, 401)
+        rows_as(&fx.cluster, 401, now, 401),
+        rows_as(&fx.cluster, ORDERS, end, 401)
     );
     let ids: Vec<u64> = ingest
         .published
@@ -196,11 +150,11 @@ async fn a_canceled_restore_removes_what_it_ingested_from_the_cluster() {
     let (fx, _) = source(dir.path()).await;
     let (ingest, jobs) = gated(&fx);
     ingest.gate.close_at(4);
-    let id = jobs.restore(spec(600)).await.unwrap().job_id;
+    let id = jobs.restore(detached(600)).await.unwrap().job_id;
     arrivals(&ingest, 4).await;
     let now = fx.cluster.now().unwrap();
     assert!(
-        !read(&fx.cluster, 600, now, 600).is_empty(),
+        !rows_as(&fx.cluster, 600, now, 600).is_empty(),
         "batches before the gate were ingested"
     );
     jobs.cancel(id).await.unwrap();
@@ -213,7 +167,7 @@ async fn a_canceled_restore_removes_what_it_ingested_from_the_cluster() {
     let now = fx.cluster.now().unwrap();
     for t in [600, 601] {
         assert!(
-            read(&fx.cluster, t, now, t).is_empty(),
+            rows_as(&fx.cluster, t, now, t).is_empty(),
             "table {t} has restored data left"
         );
     }
