@@ -13,6 +13,7 @@
 //! This crate exists so that `backup-exec` never depends on a concrete host.
 
 mod jobstore;
+pub mod measure;
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
