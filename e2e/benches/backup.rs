@@ -31,58 +31,12 @@ use aes_gcm::{Aes256Gcm, Key};
 use backup_exec::{BackupJobs, BackupSettings, ExportRequest, IntentPolicy, KvSource, LayerChoice};
 use backup_format::MvccEntry;
 use criterion::{Criterion, criterion_group, criterion_main};
+use e2e::measure::{Run, cpu_seconds, reset_peak, status_kib};
 use e2e::{Fixture, USERS, row, value};
 use embedded_cluster::ClusterConfig;
 
 const VALUE_LEN: usize = 200;
 const BLOCK: usize = 64 << 10;
-
-/// CPU seconds (user + system) of this process so far.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0 // utime, stime (fields 14, 15); USER_HZ = 100
-}
-
-fn status_kib(field: &str) -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Resets `VmHWM` to the current RSS.
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-struct Run {
-    mib: f64,
-    wall: f64,
-    cpu: f64,
-    peak_mib: f64,
-}
-
-impl Run {
-    fn report(&self, what: &str) -> f64 {
-        let per_core = self.mib / self.cpu.max(1e-9);
-        println!(
-            "{what}: {:.1} MiB in {:.2} s = {:.1} MiB/s; {:.2} CPU s ({:.2} cores) = {:.1} MiB/s per core; RSS growth {:.0} MiB",
-            self.mib,
-            self.wall,
-            self.mib / self.wall,
-            self.cpu,
-            self.cpu / self.wall,
-            per_core,
-            self.peak_mib
-        );
-        per_core
-    }
-}
 
 /// Loads a table of about `mib` MiB of raw entries; returns the row count.
 fn load(fx: &Fixture, mib: usize) -> u32 {
