@@ -19,7 +19,9 @@
 //! `/proc/self/stat`, growth of `VmHWM` after resetting it through
 //! `/proc/self/clear_refs`); the median iteration of each is printed with
 //! the ratio restore/backup of MiB/s and of MiB/s per core (of the same
-//! table, so the ratio of backup to restore time). The first
+//! table, so the ratio of backup to restore time), and the largest RSS
+//! growth of each (usually the first iteration's: later ones reuse memory
+//! the earlier ones freed, and the engine's page cache is warm). The first
 //! restore of each size is verified: its row count and a digest of every
 //! (key suffix, value) pair equal the source table's.
 //!
