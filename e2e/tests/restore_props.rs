@@ -1,11 +1,13 @@
 //! Property: on the embedded cluster, after a random history of writes,
-//! deletes and transactions (committed, aborted, or left open until a backup
-//! pushes them) over three tables, each round ended by a full or an
-//! incremental backup (with or without revision history), a restore of the
-//! chain `AS OF` a random time equals the cluster's own read of the source
-//! tables at that time, or fails with a `RestoreTime` error saying why when
-//! the chain cannot restore that time (then nothing restored is visible). A
-//! restore without `AS OF` equals the cluster's latest read.
+//! deletes and transactions (committed at once or after other writes,
+//! aborted, or left open until a backup pushes them) over three tables, each
+//! round ended by a full or an incremental backup (with or without revision
+//! history; some full backups after a GC), a restore of the chain `AS OF` a
+//! random time equals the cluster's own read of the source tables at that
+//! time, or fails with a `RestoreTime` error saying why when the chain cannot
+//! restore that time (then nothing restored is visible). A restore without
+//! `AS OF` equals the cluster's latest read. The cluster's reads are checked
+//! in turn against a model of the history.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -48,14 +50,15 @@ proptest! {
             .lock()
             .unwrap()
             .push((Timestamp::from_wall(1), table(ITEMS, "items")));
-        let mut run = Run::new(&fx);
-        run.times.push(fx.cluster.now().unwrap());
-        fx.load(16, 24, 2).unwrap();
+        let before = fx.cluster.now().unwrap();
+        let loaded = fx.load(16, 24, 2).unwrap();
+        let mut run = Run::new(&fx, loaded);
+        run.times.push(before);
         for round in &rounds {
             for op in &round.ops {
                 run.apply(op);
             }
-            rt.block_on(run.backup(round.full, round.revision_history));
+            rt.block_on(run.backup(round));
         }
 
         let mut next_id = 200;
@@ -64,6 +67,7 @@ proptest! {
         let latest = fx.cluster.now().unwrap();
         let r = rt.block_on(restore(&fx, None, next_id)).unwrap();
         prop_assert_eq!(r.status, JobStatus::Succeeded);
+        run.check_read(latest);
         assert_restored(&fx.cluster, latest, next_id, &r);
 
         let end = run.layers.last().unwrap().end;
@@ -78,6 +82,7 @@ proptest! {
                 Ok(()) => {
                     let r = result.unwrap_or_else(|e| panic!("restore as of {at}: {e}"));
                     prop_assert_eq!(r.status, JobStatus::Succeeded);
+                    run.check_read(at);
                     assert_restored(&fx.cluster, at, next_id, &r);
                 }
                 Err(why) => {
@@ -117,6 +122,9 @@ impl Key {
 enum End {
     Commit,
     Abort,
+    /// Left pending while the round's other ops run; committed just
+    /// before the round's backup.
+    CommitLater,
     /// Left pending: the round's backup pushes it (aborts it and removes its
     /// intents), so a later commit fails.
     LeaveOpen,
@@ -136,6 +144,9 @@ struct Round {
     ops: Vec<Op>,
     full: bool,
     revision_history: bool,
+    /// Before a full backup: the tables' GC TTL is zero and GC runs now, so
+    /// the backup's history starts just above the new GC threshold.
+    gc: bool,
 }
 
 fn key() -> impl Strategy<Value = Key> {
@@ -151,6 +162,7 @@ fn op() -> impl Strategy<Value = Op> {
     let end = prop_oneof![
         3 => Just(End::Commit),
         1 => Just(End::Abort),
+        1 => Just(End::CommitLater),
         1 => Just(End::LeaveOpen),
     ];
     let write = (key(), prop::option::weighted(0.75, any::<u8>()));
@@ -166,11 +178,13 @@ fn history() -> impl Strategy<Value = Vec<Round>> {
         prop::collection::vec(op(), 0..8),
         prop::bool::weighted(0.2),
         any::<bool>(),
+        prop::bool::weighted(0.3),
     )
-        .prop_map(|(ops, full, revision_history)| Round {
+        .prop_map(|(ops, full, revision_history, gc)| Round {
             ops,
             full,
             revision_history,
+            gc,
         });
     prop::collection::vec(round, 2..6)
 }
@@ -181,12 +195,14 @@ fn value(v: u8) -> Vec<u8> {
         .into_bytes()
 }
 
-/// A layer of the newest chain: `(start, end]`, revision history or not.
+/// A layer of the newest chain: `(start, end]`, revision history (from
+/// `history_start`) or not.
 #[derive(Clone, Copy, Debug)]
 struct Layer {
     start: Timestamp,
     end: Timestamp,
     revision_history: bool,
+    history_start: Timestamp,
 }
 
 /// Whether the chain of `layers` can restore `at`; if not, the words the
@@ -201,9 +217,10 @@ fn restorable(layers: &[Layer], at: Timestamp) -> Result<(), &'static str> {
             return Ok(());
         }
         if at > l.start && at < l.end {
-            return match l.revision_history {
-                true => Ok(()),
-                false => Err("without revision_history"),
+            return match (l.revision_history, at < l.history_start) {
+                (true, false) => Ok(()),
+                (true, true) => Err("available only from"),
+                (false, _) => Err("without revision_history"),
             };
         }
     }
@@ -211,29 +228,52 @@ fn restorable(layers: &[Layer], at: Timestamp) -> Result<(), &'static str> {
 }
 
 /// A history being applied: the times it wrote at, the layers of the newest
-/// chain, and the transactions left open with the keys they hold.
+/// chain, the transactions still open, and a model of every version written
+/// since the fixture's load.
 struct Run<'a> {
     fx: &'a Fixture,
     times: Vec<Timestamp>,
     layers: Vec<Layer>,
-    open: Vec<(Txn, Vec<Vec<u8>>)>,
+    open: Vec<OpenTxn>,
+    /// When the fixture's load ended: the model starts there.
+    loaded: Timestamp,
+    /// Each key's versions since `loaded` (`None` deletes), oldest first.
+    model: BTreeMap<Vec<u8>, Versions>,
+}
+
+/// A key's versions: (time, value or `None` for a delete), oldest first.
+type Versions = Vec<(Timestamp, Option<Vec<u8>>)>;
+
+/// A transaction not yet ended, with the writes it made.
+struct OpenTxn {
+    txn: Txn,
+    writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    commit_at_round_end: bool,
 }
 
 impl<'a> Run<'a> {
-    fn new(fx: &'a Fixture) -> Run<'a> {
+    fn new(fx: &'a Fixture, loaded: Timestamp) -> Run<'a> {
+        let mut model = BTreeMap::new();
+        for t in TABLES {
+            for (k, v) in rows_as(&fx.cluster, t, loaded, t) {
+                model.insert(k, vec![(loaded, Some(v))]);
+            }
+        }
         Run {
             fx,
             times: Vec::new(),
             layers: Vec::new(),
             open: Vec::new(),
+            loaded,
+            model,
         }
     }
 
-    /// Whether a transaction left open holds `key`.
+    /// Whether an open transaction holds `key`.
     fn locked(&self, key: &[u8]) -> bool {
         self.open
             .iter()
-            .any(|(_, held)| held.iter().any(|k| k == key))
+            .any(|o| o.writes.iter().any(|(k, _)| k == key))
     }
 
     /// Applies `op`; a write to a key an open transaction holds must fail
@@ -243,53 +283,110 @@ impl<'a> Run<'a> {
         match op {
             Op::Put(k, v) => {
                 let r = c.put(&k.bytes(), &value(*v));
-                self.expect_write(&k.bytes(), r.map(Some));
+                if let Some(ts) = self.expect_write(&k.bytes(), r) {
+                    self.record(ts, [(k.bytes(), Some(value(*v)))]);
+                }
             }
             Op::Delete(k) => {
                 let r = c.delete(&k.bytes());
-                self.expect_write(&k.bytes(), r.map(Some));
+                if let Some(ts) = self.expect_write(&k.bytes(), r) {
+                    self.record(ts, [(k.bytes(), None)]);
+                }
             }
             Op::Txn(writes, end) => {
                 let txn = c.begin().unwrap();
-                let mut held = Vec::new();
+                let mut done = Vec::new();
                 for (k, v) in writes {
-                    let key = k.bytes();
-                    let r = match v {
-                        Some(v) => txn.put(&key, &value(*v)),
+                    let (key, v) = (k.bytes(), v.map(value));
+                    let r = match &v {
+                        Some(v) => txn.put(&key, v),
                         None => txn.delete(&key),
                     };
-                    self.expect_write(&key, r.map(|()| None));
-                    if !self.locked(&key) {
-                        held.push(key);
+                    if self.expect_write(&key, r).is_some() {
+                        done.push((key, v));
                     }
                 }
                 match end {
-                    End::Commit => self.times.push(txn.commit().unwrap()),
+                    End::Commit => {
+                        let ts = txn.commit().unwrap();
+                        self.record(ts, done);
+                    }
                     End::Abort => {
                         txn.abort().unwrap();
                         self.times.push(c.now().unwrap());
                     }
-                    End::LeaveOpen => self.open.push((txn, held)),
+                    End::CommitLater | End::LeaveOpen => self.open.push(OpenTxn {
+                        txn,
+                        writes: done,
+                        commit_at_round_end: matches!(end, End::CommitLater),
+                    }),
                 }
             }
         }
     }
 
-    fn expect_write(&mut self, key: &[u8], r: Result<Option<Timestamp>, ClusterError>) {
+    /// Checks a write's result: an error exactly when an open transaction
+    /// holds the key; `Some` on success.
+    fn expect_write<T: std::fmt::Debug>(
+        &self,
+        key: &[u8],
+        r: Result<T, ClusterError>,
+    ) -> Option<T> {
         match (self.locked(key), r) {
-            (false, Ok(ts)) => self.times.extend(ts),
-            (true, Err(ClusterError::WriteIntent { key: k, .. })) => assert_eq!(k, key),
+            (false, Ok(t)) => Some(t),
+            (true, Err(ClusterError::WriteIntent { key: k, .. })) => {
+                assert_eq!(k, key);
+                None
+            }
             (locked, r) => panic!("write of {key:?} (held by an open txn: {locked}): {r:?}"),
         }
     }
 
-    /// A backup of the three tables ending now; then each transaction left
-    /// open was pushed by it (if it wrote an intent) and cannot commit.
-    async fn backup(&mut self, full: bool, revision_history: bool) {
-        let full = full || self.layers.is_empty();
+    /// Notes writes that became visible at `ts` (the later of two writes
+    /// to one key wins, as in a transaction).
+    fn record(
+        &mut self,
+        ts: Timestamp,
+        writes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+    ) {
+        self.times.push(ts);
+        let last: BTreeMap<_, _> = writes.into_iter().collect();
+        for (k, v) in last {
+            self.model.entry(k).or_default().push((ts, v));
+        }
+    }
+
+    /// A backup of the three tables ending now. Transactions to commit at
+    /// the round's end commit first; each one left open was pushed by the
+    /// backup (if it wrote an intent) and cannot commit after it.
+    async fn backup(&mut self, round: &Round) {
+        for o in std::mem::take(&mut self.open) {
+            match o.commit_at_round_end {
+                true => {
+                    let ts = o.txn.commit().unwrap();
+                    self.record(ts, o.writes);
+                }
+                false => self.open.push(o),
+            }
+        }
+        let fx = self.fx;
+        let spans = TABLES.map(keys::table_span);
+        let full = round.full || self.layers.is_empty();
+        let mut history_start = self.layers.last().map_or(Timestamp::ZERO, |l| l.end);
+        if full && round.gc {
+            for t in TABLES {
+                fx.cluster.set_gc_ttl(t, Duration::ZERO).unwrap();
+            }
+            fx.cluster.run_gc_at(fx.cluster.now().unwrap()).unwrap();
+        }
+        if full {
+            let threshold = spans.iter().map(|s| fx.cluster.gc_threshold(s)).max();
+            history_start = threshold
+                .filter(|t| !t.is_zero())
+                .map_or(Timestamp::ZERO, |t| t.next());
+        }
         // Layer directories are named in hundredths of a second.
         tokio::time::sleep(Duration::from_millis(15)).await;
-        let fx = self.fx;
         let end = fx.cluster.now().unwrap();
         let layer = match full {
             true => LayerChoice::NewFull,
@@ -298,8 +395,8 @@ impl<'a> Run<'a> {
         let mut spec = fx.spec(URI, end, layer);
         spec.description = format!("BACKUP TABLE users, orders, items INTO '{URI}'");
         spec.descriptors.push(table(ITEMS, "items"));
-        spec.spans.push(keys::table_span(ITEMS));
-        spec.revision_history = revision_history;
+        spec.spans = spans.to_vec();
+        spec.revision_history = round.revision_history;
         let jobs = BackupJobs::new(fx.host(), BackupSettings::for_tests());
         jobs.backup(spec).await.unwrap();
         if full {
@@ -309,16 +406,40 @@ impl<'a> Run<'a> {
         self.layers.push(Layer {
             start,
             end,
-            revision_history,
+            revision_history: round.revision_history,
+            history_start,
         });
         self.times.push(end);
-        for (txn, held) in self.open.drain(..) {
-            match (held.is_empty(), txn.commit()) {
+        for o in self.open.drain(..) {
+            match (o.writes.is_empty(), o.txn.commit()) {
                 (false, Err(ClusterError::TxnAborted(_))) => {}
                 // A transaction without intents is not in the backup's way.
                 (true, Ok(ts)) => self.times.push(ts),
                 (pushed, r) => panic!("commit after the backup (pushed: {pushed}): {r:?}"),
             }
+        }
+    }
+
+    /// Asserts the cluster reads at `at` what the model says (times before
+    /// the fixture's load are not modelled).
+    fn check_read(&self, at: Timestamp) {
+        if at < self.loaded {
+            return;
+        }
+        let want: BTreeMap<Vec<u8>, Vec<u8>> = self
+            .model
+            .iter()
+            .filter_map(|(k, versions)| {
+                let (_, v) = versions.iter().rev().find(|(ts, _)| *ts <= at)?;
+                Some((k.clone(), v.clone()?))
+            })
+            .collect();
+        let mut got = BTreeMap::new();
+        for t in TABLES {
+            got.extend(rows_as(&self.fx.cluster, t, at, t));
+        }
+        if got != want {
+            panic!("the cluster's read at {at}: {}", difference(&got, &want));
         }
     }
 }
