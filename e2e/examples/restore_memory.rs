@@ -53,6 +53,12 @@ impl Ingest for Target {
         }
         Ingest::ingest(&self.cluster, batch)
     }
+    fn sync(&self) -> Result<(), HostError> {
+        if self.discard {
+            return Ok(());
+        }
+        Ingest::sync(&self.cluster)
+    }
     fn publish(&self, _: &[Descriptor]) -> Result<(), HostError> {
         Ok(())
     }

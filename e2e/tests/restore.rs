@@ -32,6 +32,9 @@ impl Ingest for ClusterIngest {
     fn ingest(&self, batch: Vec<MvccEntry>) -> Result<(), HostError> {
         Ingest::ingest(&self.cluster, batch)
     }
+    fn sync(&self) -> Result<(), HostError> {
+        Ingest::sync(&self.cluster)
+    }
     fn publish(&self, descriptors: &[Descriptor]) -> Result<(), HostError> {
         if self.fail_publish {
             return Err(HostError::Storage("injected publish failure".into()));

@@ -35,6 +35,9 @@ impl Ingest for GatedIngest {
         self.batches.fetch_add(1, Ordering::Relaxed);
         Ingest::ingest(&self.cluster, batch)
     }
+    fn sync(&self) -> Result<(), HostError> {
+        Ingest::sync(&self.cluster)
+    }
     fn publish(&self, descriptors: &[Descriptor]) -> Result<(), HostError> {
         self.published
             .lock()

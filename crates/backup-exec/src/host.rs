@@ -325,6 +325,15 @@ pub trait Ingest: Send + Sync {
     /// incremental backups see it. May be called from several threads at once.
     fn ingest(&self, batch: Vec<MvccEntry>) -> Result<(), HostError>;
 
+    /// Makes every batch ingested so far durable. The restore job calls it
+    /// once a work unit's batches are all ingested, before its checkpoint
+    /// counts the unit as restored, so a host may make each batch durable
+    /// lazily (one sync per unit instead of one per batch). Default: nothing,
+    /// for hosts whose [`Ingest::ingest`] is durable when it returns.
+    fn sync(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+
     /// Publishes the restored descriptors (already carrying their new ids and
     /// names) in one atomic step; the host re-encodes their payloads as needed.
     fn publish(&self, descriptors: &[Descriptor]) -> Result<(), HostError>;

@@ -164,7 +164,7 @@ impl Cluster {
     /// Creates the engine tables, then loads (or first writes) nodes and ranges.
     fn load(&self) -> Result<(), ClusterError> {
         let nodes = self.write(|tx| {
-            for def in [VERSIONS, TIME_INDEX, INTENTS, RANGES] {
+            for def in [VERSIONS, crate::blocks::BLOCKS, TIME_INDEX, INTENTS, RANGES] {
                 tx.open_table(def)
                     .map_err(|e| storage("creating tables")(&e))?;
             }
@@ -278,6 +278,23 @@ impl Cluster {
             .inner
             .db
             .begin_write()
+            .map_err(|e| storage("starting a write")(&e))?;
+        let out = f(&tx)?;
+        tx.commit().map_err(|e| storage("committing a write")(&e))?;
+        Ok(out)
+    }
+
+    /// Like [`Cluster::write`], but the commit is not made durable.
+    pub(crate) fn write_lazy<T>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<T, ClusterError>,
+    ) -> Result<T, ClusterError> {
+        let mut tx = self
+            .inner
+            .db
+            .begin_write()
+            .map_err(|e| storage("starting a write")(&e))?;
+        tx.set_durability(redb::Durability::None)
             .map_err(|e| storage("starting a write")(&e))?;
         let out = f(&tx)?;
         tx.commit().map_err(|e| storage("committing a write")(&e))?;

@@ -17,12 +17,17 @@
 //! keeps at most [`MAX_CHANGED_KEYS`] keys per chunk, resuming after the last.
 
 use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 
 use backup_exec::{ExportChunk, ExportError, ExportRequest, NodeId};
 use backup_format::{MvccEntry, Span, Timestamp};
 use redb::ReadOnlyTable;
 
-use crate::cluster::{Cluster, TIME_INDEX, VERSIONS};
+/// An engine table open for reading.
+type Table = ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+use crate::blocks::Versions;
+use crate::cluster::{Cluster, TIME_INDEX};
 use crate::error::{ClusterError, storage};
 use crate::keys;
 use crate::mvcc::decode_value;
@@ -82,9 +87,7 @@ impl Cluster {
             }
         }
         let tx = self.read_resolving(span, request.end_ts, request.intent_policy)?;
-        let versions = tx
-            .open_table(VERSIONS)
-            .map_err(|e| storage("opening versions")(&e))?;
+        let versions = Versions::open(&tx)?;
         let target = match request.target_bytes {
             0 => DEFAULT_CHUNK_BYTES,
             t => t,
@@ -116,18 +119,13 @@ impl Cluster {
     /// the bytes seen: the plain-scan baseline export is measured against.
     pub fn engine_scan_bytes(&self, span: &backup_format::Span) -> Result<u64, ClusterError> {
         let tx = self.read()?;
-        let versions = tx
-            .open_table(VERSIONS)
-            .map_err(|e| storage("opening versions")(&e))?;
+        let versions = Versions::open(&tx)?;
         let (lo, hi) = (keys::escaped(&span.start), keys::escaped(&span.end));
         let mut bytes = 0u64;
-        for item in versions
-            .range(lo.as_slice()..hi.as_slice())
-            .map_err(|e| storage("scanning")(&e))?
-        {
-            let (k, v) = item.map_err(|e| storage("scanning")(&e))?;
-            bytes += (k.value().len() + v.value().len()) as u64;
-        }
+        versions.for_each(&lo, &hi, |k, v| {
+            bytes += (k.len() + v.len()) as u64;
+            Ok(ControlFlow::Continue(()))
+        })?;
         Ok(bytes)
     }
 }
@@ -150,49 +148,42 @@ enum Step {
 
 impl Chunk<'_> {
     /// Walks every version of the span.
-    fn by_scan(&mut self, versions: &ReadOnlyTable<&[u8], &[u8]>) -> Result<(), ClusterError> {
+    fn by_scan(&mut self, versions: &Versions<Table>) -> Result<(), ClusterError> {
         let span = &self.request.span;
         let (lo, hi) = (keys::escaped(&span.start), keys::escaped(&span.end));
         let mut current: Vec<u8> = Vec::new();
         let mut key: Option<Vec<u8>> = None;
         let mut done = false;
-        for item in versions
-            .range(lo.as_slice()..hi.as_slice())
-            .map_err(|e| storage("exporting")(&e))?
-        {
-            let (k, v) = item.map_err(|e| storage("exporting")(&e))?;
-            let (esc, ts) = keys::split_version_key(k.value())
+        versions.for_each(&lo, &hi, |k, v| {
+            let (esc, ts) = keys::split_version_key(k)
                 .ok_or_else(|| ClusterError::Corrupt("short version key".into()))?;
             if esc != current.as_slice() {
                 if self.bytes >= self.target {
                     self.out.resume_key = Some(unescape(esc)?);
-                    return Ok(());
+                    return Ok(ControlFlow::Break(()));
                 }
                 current.clear();
                 current.extend_from_slice(esc);
                 key = None;
                 done = false;
             }
-            if done {
-                continue;
-            }
-            if ts > self.request.end_ts {
-                continue;
+            if done || ts > self.request.end_ts {
+                return Ok(ControlFlow::Continue(()));
             }
             let user_key = match &key {
                 Some(k) => k,
                 None => key.insert(unescape(esc)?),
             };
-            done = matches!(self.take(user_key, ts, v.value())?, Step::Done);
-        }
-        Ok(())
+            done = matches!(self.take(user_key, ts, v)?, Step::Done);
+            Ok(ControlFlow::Continue(()))
+        })
     }
 
     /// Reads the keys changed in the window from the time index, then their versions.
     fn by_time_index(
         &mut self,
-        versions: &ReadOnlyTable<&[u8], &[u8]>,
-        index: &ReadOnlyTable<&[u8], &[u8]>,
+        versions: &Versions<Table>,
+        index: &Table,
         tables: std::ops::RangeInclusive<u64>,
     ) -> Result<(), ClusterError> {
         let span = &self.request.span;
@@ -230,20 +221,15 @@ impl Chunk<'_> {
                 self.out.resume_key = Some(key);
                 return Ok(());
             }
-            let mut upper = keys::escaped(&key);
-            upper.extend_from_slice(&[0xFF; Timestamp::ENCODED_LEN]);
-            let lower = keys::version_key(&key, end_ts);
-            for item in versions
-                .range(lower.as_slice()..=upper.as_slice())
-                .map_err(|e| storage("exporting")(&e))?
-            {
-                let (k, v) = item.map_err(|e| storage("exporting")(&e))?;
-                let (_, ts) = keys::split_version_key(k.value())
+            let (lo, hi) = (keys::version_key(&key, end_ts), keys::versions_end(&key));
+            versions.for_each(&lo, &hi, |k, v| {
+                let (_, ts) = keys::split_version_key(k)
                     .ok_or_else(|| ClusterError::Corrupt("short version key".into()))?;
-                if matches!(self.take(&key, ts, v.value())?, Step::Done) {
-                    break;
-                }
-            }
+                Ok(match self.take(&key, ts, v)? {
+                    Step::Done => ControlFlow::Break(()),
+                    Step::More => ControlFlow::Continue(()),
+                })
+            })?;
             last = Some(key);
         }
         if truncated {
@@ -300,28 +286,24 @@ fn note_changed(changed: &mut BTreeSet<Vec<u8>>, key: &[u8]) -> bool {
 /// Adds the keys of `run` with a version at `ts` to `changed` (an ingested
 /// run's index entry); true if a key was left out.
 fn changed_in_run(
-    versions: &ReadOnlyTable<&[u8], &[u8]>,
+    versions: &Versions<Table>,
     run: &Span,
     ts: Timestamp,
     changed: &mut BTreeSet<Vec<u8>>,
 ) -> Result<bool, ClusterError> {
     let (lo, hi) = (keys::escaped(&run.start), keys::escaped(&run.end));
-    for item in versions
-        .range(lo.as_slice()..hi.as_slice())
-        .map_err(|e| storage("reading an ingested run")(&e))?
-    {
-        let (k, _) = item.map_err(|e| storage("reading an ingested run")(&e))?;
-        let (esc, vts) = keys::split_version_key(k.value())
+    let mut truncated = false;
+    versions.for_each(&lo, &hi, |k, _| {
+        let (esc, vts) = keys::split_version_key(k)
             .ok_or_else(|| ClusterError::Corrupt("short version key".into()))?;
-        if vts != ts {
-            continue;
-        }
-        if note_changed(changed, &unescape(esc)?) {
+        if vts == ts && note_changed(changed, &unescape(esc)?) {
             // Keys come in order: every later one is left out too.
-            return Ok(true);
+            truncated = true;
+            return Ok(ControlFlow::Break(()));
         }
-    }
-    Ok(false)
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(truncated)
 }
 
 fn unescape(esc: &[u8]) -> Result<Vec<u8>, ClusterError> {

@@ -11,13 +11,15 @@
 //! Protections and GC runs are serialised by one lock, so a protection that
 //! succeeded is always honoured by the next GC.
 
+use std::ops::ControlFlow;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use backup_format::{Span, Timestamp};
 use redb::{ReadableTable, WriteTransaction};
 
-use crate::cluster::{Cluster, PROTECTIONS, TIME_INDEX, VERSIONS, ZONES};
+use crate::blocks::Versions;
+use crate::cluster::{Cluster, PROTECTIONS, TIME_INDEX, ZONES};
 use crate::error::{ClusterError, storage};
 use crate::keys;
 use crate::mvcc::TAG_TOMBSTONE;
@@ -177,9 +179,7 @@ impl Cluster {
         threshold: Timestamp,
     ) -> Result<u64, ClusterError> {
         let tx = self.read()?;
-        let versions = tx
-            .open_table(VERSIONS)
-            .map_err(|e| storage("opening versions")(&e))?;
+        let versions = Versions::open(&tx)?;
         let (lo, hi) = (
             keys::escaped(&range.span.start),
             keys::escaped(&range.span.end),
@@ -187,25 +187,22 @@ impl Cluster {
         let mut garbage: Vec<Vec<u8>> = Vec::new();
         // The key whose newest version at or below the threshold was already seen.
         let mut settled: Option<Vec<u8>> = None;
-        for item in versions
-            .range(lo.as_slice()..hi.as_slice())
-            .map_err(|e| storage("scanning for garbage")(&e))?
-        {
-            let (k, v) = item.map_err(|e| storage("scanning for garbage")(&e))?;
-            let (esc, ts) = keys::split_version_key(k.value())
+        versions.for_each(&lo, &hi, |k, v| {
+            let (esc, ts) = keys::split_version_key(k)
                 .ok_or_else(|| ClusterError::Corrupt("short version key".into()))?;
             if ts > threshold {
-                continue;
+                return Ok(ControlFlow::Continue(()));
             }
             if settled.as_deref() == Some(esc) {
-                garbage.push(k.value().to_vec());
+                garbage.push(k.to_vec());
             } else {
                 settled = Some(esc.to_vec());
-                if v.value().first() == Some(&TAG_TOMBSTONE) {
-                    garbage.push(k.value().to_vec());
+                if v.first() == Some(&TAG_TOMBSTONE) {
+                    garbage.push(k.to_vec());
                 }
             }
-        }
+            Ok(ControlFlow::Continue(()))
+        })?;
         drop(versions);
         drop(tx);
         let removed = garbage.len() as u64;
@@ -225,9 +222,7 @@ pub(crate) fn new_gc_lock() -> Mutex<()> {
 
 /// Deletes versions (by engine key) and their time-index entries.
 fn remove_versions(tx: &WriteTransaction, engine_keys: &[Vec<u8>]) -> Result<(), ClusterError> {
-    let mut versions = tx
-        .open_table(VERSIONS)
-        .map_err(|e| storage("opening versions")(&e))?;
+    Versions::open_mut(tx)?.remove(engine_keys)?;
     let mut index = tx
         .open_table(TIME_INDEX)
         .map_err(|e| storage("opening the time index")(&e))?;
@@ -235,9 +230,6 @@ fn remove_versions(tx: &WriteTransaction, engine_keys: &[Vec<u8>]) -> Result<(),
         let (esc, ts) = keys::split_version_key(ek)
             .ok_or_else(|| ClusterError::Corrupt("short version key".into()))?;
         let key = keys::unescape(esc).ok_or_else(|| ClusterError::Corrupt("bad key".into()))?;
-        versions
-            .remove(ek.as_slice())
-            .map_err(|e| storage("removing a version")(&e))?;
         let ik = keys::time_index_key(&key, ts);
         let removed = index
             .remove(ik.as_slice())

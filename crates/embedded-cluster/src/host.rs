@@ -75,8 +75,13 @@ impl Ingest for Cluster {
         Ok(Box::new(TableKeyRewriter::new(rewrites.clone())))
     }
 
+    /// Bulk ingest with a lazy commit (see [`Cluster::ingest`]).
     fn ingest(&self, batch: Vec<MvccEntry>) -> Result<(), HostError> {
         Ok(Cluster::ingest(self, batch)?)
+    }
+
+    fn sync(&self) -> Result<(), HostError> {
+        Ok(Cluster::sync(self)?)
     }
 
     /// Writes the descriptors in one MVCC batch (see [`Cluster::publish_descriptors`]).

@@ -1,14 +1,19 @@
 //! Bulk ingest of restored entries, and removal of a failed restore's data.
 //!
-//! Ingest writes a whole batch in one engine transaction (one durable commit
-//! per batch, not per row), with the time-index entries that later
+//! Ingest writes a whole batch in one engine transaction (one commit per
+//! batch, not per row), with the time-index entries that later
 //! incremental exports need. Entries keep their own timestamps (see
 //! [`backup_exec::Ingest::ingest`] for why the restore job sets them to its
 //! write time).
 //!
-//! The cost is the engine's B-tree inserts, one per entry, so ingest keeps
-//! them few and cheap:
+//! The cost is the engine's B-tree inserts, so ingest keeps them few:
 //!
+//! - **Versions go in as blocks.** The sorted batch is packed into blocks of
+//!   about 64 KiB (see `blocks`): one insert per block instead of one per
+//!   version. Where a version or a block already lies in the batch's key
+//!   interval (a resumed restore writing a unit again, an ingest into live
+//!   keys), the batch is written one version entry per version instead, so
+//!   blocks never overlap each other or hold a version an entry also holds.
 //! - **One time-index entry per run, not per version.** An ordinary write
 //!   puts a `(table, ts, key)` entry beside every version. A batch of table
 //!   keys instead gets one entry per (table, timestamp): keyed by the run's
@@ -17,37 +22,43 @@
 //!   (so an incremental export finds exactly what it did with per-version
 //!   entries), GC keeps a run entry when it collects the run's first key's
 //!   version (the run's other keys may be in ranges GC has not reached), and
-//!   [`Cluster::clear_spans`] removes the runs of an aborted restore. This
-//!   halves the inserts of a restore.
+//!   [`Cluster::clear_spans`] removes the runs of an aborted restore.
 //! - **Nothing but inserts under the writer.** The engine has one writer at a
-//!   time, so validation, sorting and encoding every engine key and value into
-//!   one buffer (no allocation per row) happen before the write transaction
-//!   starts; with several restore workers, one encodes its next batch while
-//!   another holds the writer. Under the writer, the versions go in in
-//!   engine-key order, then the index entries, so each B-tree is appended to
-//!   along its right edge rather than alternating between the two.
+//!   time, so validation, sorting and encoding the blocks happen before the
+//!   write transaction starts; with several restore workers, one encodes its
+//!   next batch while another holds the writer.
 //!
-//! The commit stays durable ([`redb::Durability::Immediate`]): a restore job
-//! checkpoints a finished unit in its job store after the unit's ingest calls
-//! return, and that store need not be this engine (the e2e fixture keeps jobs
-//! in files), so a batch must be on disk before `ingest` returns or a crash
-//! could lose data a checkpoint already counts as restored.
+//! The commit is lazy ([`redb::Durability::None`]): visible at once, written
+//! to disk by the next durable commit. The restore job calls
+//! [`backup_exec::Ingest::sync`] (here [`Cluster::sync`], one durable commit)
+//! once a work unit is ingested and before its checkpoint counts the unit as
+//! restored, so a crash loses only batches no checkpoint counts, which a
+//! resumed restore writes again; its job store need not be this engine (the
+//! e2e fixture keeps jobs in files). A durable commit per 4 MiB batch cost
+//! more than the batch's inserts.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 
 use backup_format::{KEY_MAX, MvccEntry, Span, Timestamp};
 use redb::WriteTransaction;
 
-use crate::cluster::{Cluster, TIME_INDEX, VERSIONS};
+use crate::blocks::{BLOCK_TARGET, Block, BlockBuilder, Versions};
+use crate::cluster::{Cluster, TIME_INDEX};
 use crate::error::{ClusterError, storage};
 use crate::keys;
-use crate::mvcc::{KeyValue, TAG_TOMBSTONE, TAG_VALUE};
+use crate::mvcc::KeyValue;
+
+/// Room beyond [`BLOCK_TARGET`] for the entry that closes a block.
+const BLOCK_SLACK: usize = 4 << 10;
 
 /// Engine keys removed per write transaction when clearing spans.
 const CLEAR_BATCH: usize = 50_000;
 
 impl Cluster {
-    /// Writes `batch` in one engine transaction, each entry at its own timestamp.
+    /// Writes `batch` in one engine transaction, each entry at its own
+    /// timestamp. The commit is lazy: visible at once, durable after the next
+    /// [`Cluster::sync`] (or any other write, all of which are durable).
     pub fn ingest(&self, mut batch: Vec<MvccEntry>) -> Result<(), ClusterError> {
         if batch.is_empty() {
             return Ok(());
@@ -63,7 +74,12 @@ impl Cluster {
                 bad.ts
             )));
         }
-        batch.sort_unstable_by(|a, b| a.mvcc_cmp(b));
+        // A restore's batches come sorted: checking is cheaper than sorting.
+        if !batch.is_sorted_by(|a, b| a.mvcc_cmp(b).is_le()) {
+            batch.sort_unstable_by(|a, b| a.mvcc_cmp(b));
+        }
+        // A version given twice is written once (a block holds each engine key once).
+        batch.dedup_by(|a, b| a.key == b.key && a.ts == b.ts);
         let mut tables: Vec<u64> = batch
             .iter()
             .filter_map(|e| keys::table_of(&e.key))
@@ -75,9 +91,15 @@ impl Cluster {
             self.inner.clock.observe(max)?;
         }
         let (encoded, written) = EncodedBatch::new(batch);
-        self.write(|tx| encoded.write(tx))?;
+        self.write_lazy(|tx| encoded.write(tx))?;
         drop(encoded);
         self.note_written(written.iter().map(|(k, size)| (k.as_slice(), *size)))
+    }
+
+    /// Makes every ingest so far durable: one durable commit, which persists
+    /// the lazy commits before it.
+    pub fn sync(&self) -> Result<(), ClusterError> {
+        self.write(|_| Ok(()))
     }
 
     /// Deletes every version in `spans` (and its time-index entries, among
@@ -97,16 +119,13 @@ impl Cluster {
                     keys::split_time_index_key(ik).and_then(|(_, _, key)| keys::table_of(key))
                 }));
                 self.write(|tx| {
-                    let mut versions = tx
-                        .open_table(VERSIONS)
-                        .map_err(|e| storage("opening versions")(&e))?;
+                    let engine_keys: Vec<Vec<u8>> =
+                        batch.iter().map(|(ek, _)| ek.clone()).collect();
+                    Versions::open_mut(tx)?.remove(&engine_keys)?;
                     let mut index = tx
                         .open_table(TIME_INDEX)
                         .map_err(|e| storage("opening the time index")(&e))?;
-                    for (ek, ik) in &batch {
-                        versions
-                            .remove(ek.as_slice())
-                            .map_err(|e| storage("clearing a version")(&e))?;
+                    for (_, ik) in &batch {
                         index
                             .remove(ik.as_slice())
                             .map_err(|e| storage("clearing the time index")(&e))?;
@@ -167,40 +186,39 @@ impl Cluster {
     /// Up to `limit` (engine key, time-index key) pairs of versions in `span`.
     fn versions_in(&self, span: &Span, limit: usize) -> Result<Vec<KeyValue>, ClusterError> {
         let tx = self.read()?;
-        let versions = tx
-            .open_table(VERSIONS)
-            .map_err(|e| storage("opening versions")(&e))?;
+        let versions = Versions::open(&tx)?;
         let (lo, hi) = (keys::escaped(&span.start), keys::escaped(&span.end));
         let mut out = Vec::new();
-        for item in versions
-            .range(lo.as_slice()..hi.as_slice())
-            .map_err(|e| storage("scanning")(&e))?
-            .take(limit)
-        {
-            let (k, _) = item.map_err(|e| storage("scanning")(&e))?;
-            let (esc, ts) = keys::split_version_key(k.value())
+        versions.for_each(&lo, &hi, |k, _| {
+            let (esc, ts) = keys::split_version_key(k)
                 .ok_or_else(|| ClusterError::Corrupt("short version key".into()))?;
             let key = keys::unescape(esc).ok_or_else(|| ClusterError::Corrupt("bad key".into()))?;
-            out.push((k.value().to_vec(), keys::time_index_key(&key, ts)));
-        }
+            out.push((k.to_vec(), keys::time_index_key(&key, ts)));
+            Ok(if out.len() >= limit {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
+        })?;
         Ok(out)
     }
 }
 
-/// A sorted batch encoded for the engine: every version key and stored
-/// value, and the batch's time-index entries, in one buffer.
+/// A sorted batch encoded for the engine: its versions packed into blocks
+/// (see `blocks`), and its time-index entries in one buffer.
 struct EncodedBatch {
-    bytes: Vec<u8>,
-    /// Per entry, in engine-key order: (start in `bytes`, key length, value length).
-    versions: Vec<(usize, usize, usize)>,
-    /// Time-index entries in index order, laid out like `versions`.
+    /// Encoded blocks, in engine-key order, each non-empty.
+    blocks: Vec<Vec<u8>>,
+    index_bytes: Vec<u8>,
+    /// Time-index entries in index order: (start in `index_bytes`, key
+    /// length, value length).
     index: Vec<(usize, usize, usize)>,
 }
 
 impl EncodedBatch {
     /// Encodes `batch`, which is sorted in MVCC order (so in engine-key
-    /// order), dropping each value once copied; returns the encoding and each
-    /// entry's key with its size for range sizing.
+    /// order) without duplicates, dropping each value once copied; returns the
+    /// encoding and each entry's key with its size for range sizing.
     ///
     /// Table keys get one time-index entry per (table, timestamp) of the
     /// batch, naming the run of keys from the first to the last written at
@@ -208,82 +226,100 @@ impl EncodedBatch {
     /// run's versions at that timestamp). Other keys get one entry per version,
     /// as ordinary writes do.
     fn new(batch: Vec<MvccEntry>) -> (EncodedBatch, Vec<(Vec<u8>, u64)>) {
-        let capacity: usize = batch
-            .iter()
-            .map(|e| {
-                let value = e.value.as_ref().map_or(0, Vec::len);
-                2 * e.key.len() + 3 + Timestamp::ENCODED_LEN + value
-            })
-            .sum();
-        let mut bytes = Vec::with_capacity(capacity);
-        let mut versions = Vec::with_capacity(batch.len());
+        let mut blocks = Vec::new();
+        let mut block = BlockBuilder::with_capacity(BLOCK_TARGET + BLOCK_SLACK);
         let mut written = Vec::with_capacity(batch.len());
         let mut runs: BTreeMap<(u64, Timestamp), (usize, usize)> = BTreeMap::new();
         let mut single = Vec::new();
+        // The run being extended: (table, ts), first and last entry.
+        let mut run: Option<((u64, Timestamp), usize, usize)> = None;
         for (i, e) in batch.into_iter().enumerate() {
             let size = e.size() as u64 + 3;
-            let start = bytes.len();
-            keys::push_version_key(&mut bytes, &e.key, e.ts);
-            let key_len = bytes.len() - start;
-            match &e.value {
-                None => bytes.push(TAG_TOMBSTONE),
-                Some(v) => {
-                    bytes.push(TAG_VALUE);
-                    bytes.extend_from_slice(v);
-                }
+            block.push_version(&e.key, e.ts, e.value.as_deref());
+            if block.size() >= BLOCK_TARGET {
+                let full = std::mem::replace(
+                    &mut block,
+                    BlockBuilder::with_capacity(BLOCK_TARGET + BLOCK_SLACK),
+                );
+                blocks.push(full.finish());
             }
-            versions.push((start, key_len, bytes.len() - start - key_len));
             match keys::table_of(&e.key) {
-                // Sorted by key: the first entry of a run is its smallest key.
-                Some(table) => {
-                    runs.entry((table, e.ts))
-                        .and_modify(|(_, last)| *last = i)
-                        .or_insert((i, i));
-                }
+                // Most entries continue the previous entry's run.
+                Some(table) => match &mut run {
+                    Some((at, _, last)) if *at == (table, e.ts) => *last = i,
+                    _ => {
+                        if let Some((at, first, last)) = run.replace(((table, e.ts), i, i)) {
+                            note_run(&mut runs, at, first, last);
+                        }
+                    }
+                },
                 None => single.push((i, e.ts)),
             }
             written.push((e.key, size));
         }
+        if !block.is_empty() {
+            blocks.push(block.finish());
+        }
+        if let Some((at, first, last)) = run {
+            note_run(&mut runs, at, first, last);
+        }
+        let mut index_bytes = Vec::new();
         let mut index = Vec::with_capacity(runs.len() + single.len());
         for ((_, ts), (first, last)) in runs {
-            let start = bytes.len();
-            keys::push_time_index_key(&mut bytes, &written[first].0, ts);
-            let key_len = bytes.len() - start;
-            bytes.extend_from_slice(&written[last].0);
-            bytes.push(0);
-            index.push((start, key_len, bytes.len() - start - key_len));
+            let start = index_bytes.len();
+            keys::push_time_index_key(&mut index_bytes, &written[first].0, ts);
+            let key_len = index_bytes.len() - start;
+            index_bytes.extend_from_slice(&written[last].0);
+            index_bytes.push(0);
+            index.push((start, key_len, index_bytes.len() - start - key_len));
         }
         for (i, ts) in single {
-            let start = bytes.len();
-            keys::push_time_index_key(&mut bytes, &written[i].0, ts);
-            index.push((start, bytes.len() - start, 0));
+            let start = index_bytes.len();
+            keys::push_time_index_key(&mut index_bytes, &written[i].0, ts);
+            index.push((start, index_bytes.len() - start, 0));
         }
-        index.sort_unstable_by(|a, b| bytes[a.0..a.0 + a.1].cmp(&bytes[b.0..b.0 + b.1]));
+        index
+            .sort_unstable_by(|a, b| index_bytes[a.0..a.0 + a.1].cmp(&index_bytes[b.0..b.0 + b.1]));
         let encoded = EncodedBatch {
-            bytes,
-            versions,
+            blocks,
+            index_bytes,
             index,
         };
         (encoded, written)
     }
 
-    /// Inserts the versions, then the time-index entries.
+    /// Inserts the blocks (or, where versions or blocks already lie in the
+    /// batch's key interval, one entry per version), then the time-index
+    /// entries.
     fn write(&self, tx: &WriteTransaction) -> Result<(), ClusterError> {
-        let mut versions = tx
-            .open_table(VERSIONS)
-            .map_err(|e| storage("opening versions")(&e))?;
-        for &(start, key_len, value_len) in &self.versions {
-            let (key, value) = self.pair(start, key_len, value_len);
-            versions
-                .insert(key, value)
-                .map_err(|e| storage("writing a version")(&e))?;
+        let (Some(first), Some(last)) = (self.blocks.first(), self.blocks.last()) else {
+            return Ok(());
+        };
+        let mut versions = Versions::open_mut(tx)?;
+        let first_key = Block::parse(first)?.entry(0)?.0;
+        let last = Block::parse(last)?;
+        let last_key = last.entry(last.len() - 1)?.0;
+        if versions.occupied(first_key, last_key)? {
+            for block in &self.blocks {
+                let block = Block::parse(block)?;
+                for i in 0..block.len() {
+                    let (key, value) = block.entry(i)?;
+                    versions.insert_row(key, value)?;
+                }
+            }
+        } else {
+            for block in &self.blocks {
+                versions.insert_block(block)?;
+            }
         }
         drop(versions);
         let mut index = tx
             .open_table(TIME_INDEX)
             .map_err(|e| storage("opening the time index")(&e))?;
         for &(start, key_len, value_len) in &self.index {
-            let (key, end) = self.pair(start, key_len, value_len);
+            let key_end = start + key_len;
+            let key = &self.index_bytes[start..key_end];
+            let end = &self.index_bytes[key_end..key_end + value_len];
             let previous = index
                 .insert(key, end)
                 .map_err(|e| storage("writing the time index")(&e))?
@@ -297,12 +333,17 @@ impl EncodedBatch {
         }
         Ok(())
     }
+}
 
-    fn pair(&self, start: usize, key_len: usize, value_len: usize) -> (&[u8], &[u8]) {
-        let key_end = start + key_len;
-        (
-            &self.bytes[start..key_end],
-            &self.bytes[key_end..key_end + value_len],
-        )
-    }
+/// Records that entries `first..=last` of a sorted batch belong to the run of
+/// `at` (a run may be met in pieces when another timestamp interleaves).
+fn note_run(
+    runs: &mut BTreeMap<(u64, Timestamp), (usize, usize)>,
+    at: (u64, Timestamp),
+    first: usize,
+    last: usize,
+) {
+    runs.entry(at)
+        .and_modify(|(_, l)| *l = last)
+        .or_insert((first, last));
 }

@@ -100,6 +100,14 @@ pub(crate) fn escaped(key: &[u8]) -> Vec<u8> {
     out
 }
 
+/// An exclusive upper bound of the engine keys of `key`'s versions (every
+/// version key of `key` is [`escaped`] then a timestamp of fixed length).
+pub(crate) fn versions_end(key: &[u8]) -> Vec<u8> {
+    let mut out = escaped(key);
+    out.extend_from_slice(&[0xFF; Timestamp::ENCODED_LEN + 1]);
+    out
+}
+
 /// The engine key of the version of `key` written at `ts`.
 pub(crate) fn version_key(key: &[u8], ts: Timestamp) -> Vec<u8> {
     let mut out = Vec::with_capacity(key.len() + 2 + Timestamp::ENCODED_LEN);

@@ -133,6 +133,7 @@
 
 pub mod backup_statements;
 pub mod bank;
+mod blocks;
 pub mod catalog;
 mod cluster;
 mod error;

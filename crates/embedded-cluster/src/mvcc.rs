@@ -14,10 +14,13 @@
 //! they *push* the writer: its record becomes aborted and all its intents are
 //! removed, then the read proceeds.
 
+use std::ops::ControlFlow;
+
 use backup_exec::IntentPolicy;
 use backup_format::{KEY_MAX, Span, Timestamp};
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
+use crate::blocks::Versions;
 use crate::cluster::{Cluster, INTENTS, TIME_INDEX, TXNS, VERSIONS};
 use crate::error::{ClusterError, storage};
 use crate::keys;
@@ -99,21 +102,14 @@ impl Cluster {
     ) -> Result<Option<Vec<u8>>, ClusterError> {
         self.check_gc(&Span::key(key), ts)?;
         let tx = self.read_resolving(&Span::key(key), ts, policy)?;
-        let versions = tx
-            .open_table(VERSIONS)
-            .map_err(|e| storage("opening versions")(&e))?;
-        let mut upper = keys::escaped(key);
-        upper.extend_from_slice(&[0xFF; Timestamp::ENCODED_LEN]);
-        let mut it = versions
-            .range(keys::version_key(key, ts).as_slice()..=upper.as_slice())
-            .map_err(|e| storage("reading a key")(&e))?;
-        match it.next() {
-            Some(item) => {
-                let (_, v) = item.map_err(|e| storage("reading a key")(&e))?;
-                decode_value(v.value())
-            }
-            None => Ok(None),
-        }
+        let versions = Versions::open(&tx)?;
+        let mut found = None;
+        let (lo, hi) = (keys::version_key(key, ts), keys::versions_end(key));
+        versions.for_each(&lo, &hi, |_, v| {
+            found = decode_value(v)?;
+            Ok(ControlFlow::Break(()))
+        })?;
+        Ok(found)
     }
 
     /// Every live `(key, value)` of `span` at `ts`, in key order. Holds the whole
@@ -126,29 +122,24 @@ impl Cluster {
     ) -> Result<Vec<KeyValue>, ClusterError> {
         self.check_gc(span, ts)?;
         let tx = self.read_resolving(span, ts, policy)?;
-        let versions = tx
-            .open_table(VERSIONS)
-            .map_err(|e| storage("opening versions")(&e))?;
+        let versions = Versions::open(&tx)?;
         let (lo, hi) = (keys::escaped(&span.start), keys::escaped(&span.end));
         let mut out = Vec::new();
         let mut current: Option<Vec<u8>> = None;
-        for item in versions
-            .range(lo.as_slice()..hi.as_slice())
-            .map_err(|e| storage("scanning")(&e))?
-        {
-            let (k, v) = item.map_err(|e| storage("scanning")(&e))?;
-            let (esc, vts) = keys::split_version_key(k.value())
+        versions.for_each(&lo, &hi, |k, v| {
+            let (esc, vts) = keys::split_version_key(k)
                 .ok_or_else(|| ClusterError::Corrupt("short version key".into()))?;
             if vts > ts || current.as_deref() == Some(esc) {
-                continue;
+                return Ok(ControlFlow::Continue(()));
             }
             current = Some(esc.to_vec());
-            if let Some(value) = decode_value(v.value())? {
+            if let Some(value) = decode_value(v)? {
                 let key = keys::unescape(esc)
                     .ok_or_else(|| ClusterError::Corrupt("bad escaped key".into()))?;
                 out.push((key, value));
             }
-        }
+            Ok(ControlFlow::Continue(()))
+        })?;
         Ok(out)
     }
 

@@ -16,7 +16,8 @@ use backup_exec::NodeId;
 use backup_format::{KEY_MAX, Span, Timestamp};
 use redb::{ReadableTable, WriteTransaction};
 
-use crate::cluster::{Cluster, META, RANGES, VERSIONS};
+use crate::blocks::Versions;
+use crate::cluster::{Cluster, META, RANGES};
 use crate::error::{ClusterError, storage};
 use crate::keys;
 
@@ -202,9 +203,7 @@ impl Cluster {
             return Ok(None);
         };
         let tx = self.read()?;
-        let versions = tx
-            .open_table(VERSIONS)
-            .map_err(|e| storage("opening versions")(&e))?;
+        let versions = Versions::open(&tx)?;
         let lo = keys::escaped(&range.span.start);
         let hi = keys::escaped(&range.span.end);
         // One pass: the range's real size, and split candidates (key
@@ -216,12 +215,8 @@ impl Cluster {
         let mut next_mark = step;
         let mut total = 0u64;
         let mut current: Vec<u8> = Vec::new();
-        for item in versions
-            .range(lo.as_slice()..hi.as_slice())
-            .map_err(|e| storage("splitting a range")(&e))?
-        {
-            let (k, v) = item.map_err(|e| storage("splitting a range")(&e))?;
-            let (esc, _) = keys::split_version_key(k.value())
+        versions.sizes(&lo, &hi, |k, bytes| {
+            let (esc, _) = keys::split_version_key(k)
                 .ok_or_else(|| ClusterError::Corrupt("short version key".into()))?;
             // Split only at a key boundary.
             if esc != current.as_slice() {
@@ -229,15 +224,20 @@ impl Cluster {
                     candidates.push((total, esc.to_vec()));
                     next_mark = total + step;
                     if candidates.len() > MAX_SPLIT_CANDIDATES {
-                        candidates = candidates.into_iter().skip(1).step_by(2).collect();
+                        candidates = std::mem::take(&mut candidates)
+                            .into_iter()
+                            .skip(1)
+                            .step_by(2)
+                            .collect();
                         step *= 2;
                     }
                 }
                 current.clear();
                 current.extend_from_slice(esc);
             }
-            total += (k.value().len() + v.value().len()) as u64;
-        }
+            total += bytes;
+            Ok(())
+        })?;
         // The first candidate with at least half the bytes to its left.
         let (left_bytes, split_key) = match candidates.into_iter().find(|(l, _)| *l >= total / 2) {
             Some((l, esc)) => (

@@ -4,8 +4,11 @@
 use std::sync::Arc;
 
 use backup_format::manifest::BackupFile;
-use backup_format::{Span, SpanSet};
+use backup_format::{EncryptionKey, Span, SpanSet};
 use backup_storage::ExternalStorage;
+
+use super::read::read_index;
+use crate::error::ExecError;
 
 use super::spec::RestoreSettings;
 
@@ -100,6 +103,76 @@ pub(crate) fn cover(
     units
 }
 
+/// Units are not cut below this many raw bytes to spread work.
+const MIN_BALANCED_UNIT: u64 = 16 << 20;
+
+/// The unit size that gives every worker about four units of a restore of
+/// `spans` from `files`: their raw bytes over `4 × workers`, at least
+/// [`MIN_BALANCED_UNIT`] and at most `unit_target_bytes`. Without it a
+/// restore smaller than one 384 MiB unit would run on one worker.
+pub(crate) fn balanced_target(
+    spans: &SpanSet,
+    files: &[Arc<LayerFile>],
+    settings: &RestoreSettings,
+) -> u64 {
+    let total: u64 = files
+        .iter()
+        .filter(|f| spans.overlaps(&f.file.span))
+        .map(|f| f.file.raw_bytes)
+        .sum();
+    let per_worker = total / (4 * settings.workers.max(1) as u64);
+    per_worker.clamp(
+        MIN_BALANCED_UNIT.min(settings.unit_target_bytes),
+        settings.unit_target_bytes,
+    )
+}
+
+/// Cuts each unit whose files hold more than `target` raw bytes into pieces
+/// of about `target` bytes of its largest file, at that file's block
+/// boundaries (read from its index); each piece keeps the files overlapping
+/// it. A cut is a key, so every version of a key stays in one unit.
+pub(crate) async fn split_large(
+    units: Vec<WorkUnit>,
+    target: u64,
+    key: Option<&EncryptionKey>,
+) -> Result<Vec<WorkUnit>, ExecError> {
+    let mut out = Vec::with_capacity(units.len());
+    for unit in units {
+        let bytes: u64 = unit.files.iter().map(|f| f.file.raw_bytes).sum();
+        let largest = unit.files.iter().max_by_key(|f| f.file.raw_bytes).cloned();
+        let Some(largest) = largest.filter(|_| bytes > target) else {
+            out.push(unit);
+            continue;
+        };
+        let (_, index) = read_index(&largest, key).await?;
+        let mut cuts: Vec<Vec<u8>> = Vec::new();
+        let mut since_cut = 0u64;
+        for block in index.blocks_overlapping(&unit.span) {
+            let after_last = cuts.last().unwrap_or(&unit.span.start);
+            if since_cut >= target
+                && block.first_key.as_slice() > after_last.as_slice()
+                && unit.span.contains_key(&block.first_key)
+            {
+                cuts.push(block.first_key.clone());
+                since_cut = 0;
+            }
+            since_cut += block.raw_len;
+        }
+        let mut start = unit.span.start.clone();
+        for end in cuts.into_iter().chain([unit.span.end.clone()]) {
+            let span = Span::new(std::mem::replace(&mut start, end.clone()), end);
+            let files = unit
+                .files
+                .iter()
+                .filter(|f| f.file.span.overlaps(&span))
+                .cloned()
+                .collect();
+            out.push(WorkUnit { span, files });
+        }
+    }
+    Ok(out)
+}
+
 fn unit((span, files, _): (Span, Vec<usize>, u64), overlapping: &[&Arc<LayerFile>]) -> WorkUnit {
     WorkUnit {
         span,
@@ -159,5 +232,90 @@ mod tests {
             assert!(u.files.len() <= 2);
         }
         assert!(units.len() >= 3, "{units:?}");
+    }
+
+    #[test]
+    fn the_balanced_target_gives_each_worker_about_four_units() {
+        let files = vec![file("a", "m", 96 << 20), file("m", "z", 32 << 20)];
+        let all = SpanSet::from_spans([Span::new(*b"a", *b"z")]);
+        let settings = RestoreSettings {
+            workers: 2,
+            ..RestoreSettings::default()
+        };
+        // 128 MiB over 2 workers: 16 MiB units.
+        assert_eq!(balanced_target(&all, &files, &settings), 16 << 20);
+        // Never below the floor, never above the setting.
+        let small = SpanSet::from_spans([Span::new(*b"n", *b"o")]);
+        assert_eq!(
+            balanced_target(&small, &files, &settings),
+            MIN_BALANCED_UNIT
+        );
+        let big = RestoreSettings {
+            unit_target_bytes: 8 << 20,
+            ..settings
+        };
+        assert_eq!(balanced_target(&all, &files, &big), 8 << 20);
+    }
+
+    #[tokio::test]
+    async fn a_large_unit_is_cut_at_block_boundaries_of_its_largest_file() {
+        use backup_format::MvccEntry;
+        use backup_format::datafile::{DataFileOptions, DataFileWriter};
+        let key = |i: u32| format!("k{i:05}").into_bytes();
+        let options = DataFileOptions {
+            block_size: 1_000,
+            ..DataFileOptions::default()
+        };
+        let mut w = DataFileWriter::new("big", Vec::new(), &options).unwrap();
+        for i in 0..2_000 {
+            let e = MvccEntry::put(key(i), backup_format::Timestamp::new(5, 0), vec![7u8; 40]);
+            w.add(&e).unwrap();
+        }
+        let (bytes, summary) = w.finish().unwrap();
+        let storage = open_memory(&StorageContext::default());
+        storage.put("big", bytes.into()).await.unwrap();
+        let big = Arc::new(LayerFile {
+            path: "big".into(),
+            file: BackupFile::from_summary(&summary, ""),
+            storage,
+        });
+        let small = file("k00500", "k00600", 10);
+        let span = Span::new(key(100), key(1_900));
+        let unit = WorkUnit {
+            span: span.clone(),
+            files: vec![big.clone(), small],
+        };
+        let target = summary.raw_bytes / 8;
+        let units = split_large(vec![unit], target, None).await.unwrap();
+        // The pieces tile the unit's span, each about `target` of the file.
+        assert!((6..=9).contains(&units.len()), "{} units", units.len());
+        assert_eq!(units.first().unwrap().span.start, span.start);
+        assert_eq!(units.last().unwrap().span.end, span.end);
+        for w in units.windows(2) {
+            assert_eq!(w[0].span.end, w[1].span.start);
+        }
+        // Each keeps exactly the files overlapping it.
+        for u in &units {
+            assert!(u.files.iter().any(|f| f.path == "big"));
+            let has_small = u.files.iter().any(|f| f.path != "big");
+            assert_eq!(
+                has_small,
+                u.span.overlaps(&Span::new(key(500), key(600))),
+                "{:?}",
+                u.span
+            );
+        }
+        // A unit within the target stays whole, without reading anything.
+        let whole = WorkUnit {
+            span,
+            files: vec![big],
+        };
+        assert_eq!(
+            split_large(vec![whole], u64::MAX, None)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

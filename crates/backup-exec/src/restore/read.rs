@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use backup_format::datafile::{BlockHandle, DataFileDecoder, Footer};
+use backup_format::datafile::{BlockHandle, DataFileDecoder, Footer, Index};
 use backup_format::{EncryptionKey, MvccEntry, Span, SpanSet, Timestamp, mvcc_order};
 use bytes::Bytes;
 
@@ -60,25 +60,7 @@ impl FileCursor {
         key: Option<&EncryptionKey>,
         read_bytes: u64,
     ) -> Result<FileCursor, ExecError> {
-        let path = file.path.clone();
-        let len = file.file.stored_bytes;
-        if len < Footer::TRAILER_LEN as u64 {
-            return Err(ExecError::BackupFile {
-                file: path,
-                detail: format!("the file list says it has only {len} bytes"),
-            });
-        }
-        let first = len.min(Footer::SUGGESTED_TAIL_READ);
-        let mut tail = fetch(&file, len - first..len).await?;
-        let trailer = &tail[tail.len() - Footer::TRAILER_LEN..];
-        let need = Footer::tail_len(&path, trailer, len)?;
-        if need > first {
-            tail = fetch(&file, len.saturating_sub(need)..len).await?;
-        }
-        let footer = Footer::decode(&path, &tail, len, key)?;
-        let mut decoder = DataFileDecoder::new(&path, footer, key);
-        let index_bytes = fetch(&file, decoder.footer().index_range()).await?;
-        let index = decoder.decode_index(&index_bytes)?;
+        let (decoder, index) = read_index(&file, key).await?;
         let blocks = index.blocks_overlapping(span);
         Ok(FileCursor {
             file,
@@ -133,6 +115,33 @@ impl FileCursor {
     }
 }
 
+/// Reads the footer and block index of `file` (two or three ranged reads).
+pub(crate) async fn read_index(
+    file: &LayerFile,
+    key: Option<&EncryptionKey>,
+) -> Result<(DataFileDecoder, Index), ExecError> {
+    let path = file.path.clone();
+    let len = file.file.stored_bytes;
+    if len < Footer::TRAILER_LEN as u64 {
+        return Err(ExecError::BackupFile {
+            file: path,
+            detail: format!("the file list says it has only {len} bytes"),
+        });
+    }
+    let first = len.min(Footer::SUGGESTED_TAIL_READ);
+    let mut tail = fetch(file, len - first..len).await?;
+    let trailer = &tail[tail.len() - Footer::TRAILER_LEN..];
+    let need = Footer::tail_len(&path, trailer, len)?;
+    if need > first {
+        tail = fetch(file, len.saturating_sub(need)..len).await?;
+    }
+    let footer = Footer::decode(&path, &tail, len, key)?;
+    let mut decoder = DataFileDecoder::new(&path, footer, key);
+    let index_bytes = fetch(file, decoder.footer().index_range()).await?;
+    let index = decoder.decode_index(&index_bytes)?;
+    Ok((decoder, index))
+}
+
 /// A ranged read of `file`, naming it when it is missing or short.
 async fn fetch(file: &LayerFile, range: std::ops::Range<u64>) -> Result<Bytes, ExecError> {
     let want = range.end - range.start;
@@ -154,8 +163,9 @@ async fn fetch(file: &LayerFile, range: std::ops::Range<u64>) -> Result<Bytes, E
     Ok(bytes)
 }
 
-/// Restores one unit; returns what it wrote. Returns only once no ingest
-/// of the unit is in flight, so a cleanup after a failure sees everything.
+/// Restores one unit; returns what it wrote, once it is durable
+/// ([`Ingest::sync`]). Returns only once no ingest of the unit is in flight,
+/// so a cleanup after a failure sees everything.
 pub(crate) async fn restore_unit(
     unit: WorkUnit,
     ctx: Arc<UnitContext>,
@@ -173,6 +183,11 @@ pub(crate) async fn restore_unit(
     let stats = merged?;
     flushed?;
     waited?;
+    // Durable before the job's checkpoint counts the unit as restored.
+    let ingest = ctx.ingest.clone();
+    tokio::task::spawn_blocking(move || ingest.sync())
+        .await
+        .map_err(|e| ExecError::Internal(format!("ingest task: {e}")))??;
     Ok(stats)
 }
 

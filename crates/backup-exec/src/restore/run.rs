@@ -14,10 +14,10 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::chain::{BackupChain, SchemaChanges, read_backup};
 use super::codec::{RestoreCheckpoint, decode_checkpoint, encode_checkpoint};
 use super::control::{Outcome, RestoreJobs};
-use super::cover::{LayerFile, WorkUnit, cover};
+use super::cover::{LayerFile, WorkUnit, balanced_target, cover, split_large};
 use super::plan::{DescriptorPlan, plan_descriptors};
 use super::read::{UnitContext, UnitStats, read_rows, restore_unit};
-use super::spec::{RestoreResult, RestoreSpec, RestoreTargets};
+use super::spec::{RestoreResult, RestoreSettings, RestoreSpec, RestoreTargets};
 use crate::backup::JobControl;
 use crate::error::ExecError;
 use crate::host::{Ingest, JobId, JobStatus, SystemRows};
@@ -204,10 +204,13 @@ async fn plan_units(
         }
     }
     let todo = data.subtract(&checkpoint.done);
-    Ok((
-        cover(&todo, &files, &jobs.settings),
-        cover(&system, &files, &jobs.settings),
-    ))
+    let target = balanced_target(&todo, &files, &jobs.settings);
+    let settings = RestoreSettings {
+        unit_target_bytes: target,
+        ..jobs.settings.clone()
+    };
+    let units = split_large(cover(&todo, &files, &settings), target, chain.key.as_ref()).await?;
+    Ok((units, cover(&system, &files, &jobs.settings)))
 }
 
 /// Runs the units with at most `workers` at once, checkpointing each
