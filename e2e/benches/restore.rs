@@ -248,6 +248,9 @@ impl Ingest for ClusterIngest {
     fn ingest(&self, batch: Vec<MvccEntry>) -> Result<(), HostError> {
         Ingest::ingest(&self.0, batch)
     }
+    fn sync(&self) -> Result<(), HostError> {
+        Ingest::sync(&self.0)
+    }
     fn publish(&self, _: &[Descriptor]) -> Result<(), HostError> {
         Ok(())
     }
