@@ -90,6 +90,8 @@ pub fn load(cluster: &Cluster, config: &BankConfig) -> Result<BankStats, SqlErro
         producer
             .join()
             .map_err(|_| SqlError::Invalid("the bank row generator panicked".into()))?;
+        // Bulk ingest commits lazily: the rows are on disk once this returns.
+        cluster.sync()?;
         Ok(stats)
     })
 }
