@@ -34,13 +34,13 @@ use std::time::Duration;
 
 use backup_exec::restore::{BackupChoice, DescriptorRewrite};
 use backup_exec::{
-    BackupJobs, BackupSettings, HostError, IdRewrites, Ingest, JobStatus, KeyRewriter, LayerChoice,
-    RestoreJobs, RestoreOptions, RestoreSettings, RestoreSource, RestoreSpec, RestoreTargets,
+    BackupJobs, BackupSettings, JobStatus, LayerChoice, RestoreJobs, RestoreOptions,
+    RestoreSettings, RestoreSource, RestoreSpec, RestoreTargets,
 };
-use backup_format::{Descriptor, DescriptorId, MvccEntry, Span, Timestamp};
+use backup_format::{DescriptorId, Timestamp};
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
 use e2e::measure::{Meter, Run, each_entry, rss_mib};
-use e2e::{Fixture, USERS, row, value};
+use e2e::{Fixture, RecordingIngest, USERS, row, value};
 use embedded_cluster::fingerprint::Fnv64;
 use embedded_cluster::{Cluster, ClusterConfig, keys};
 
@@ -170,7 +170,7 @@ impl Table {
         let uri = format!("nodelocal://1/{collection}");
         let new = self.next_id;
         self.next_id += 1;
-        let ingest = Arc::new(ClusterIngest(self.fx.cluster.clone()));
+        let ingest = Arc::new(RecordingIngest::new(self.fx.cluster.clone()));
         let jobs = RestoreJobs::new(self.fx.host(), ingest, RestoreSettings::default());
         let meter = Meter::start();
         let r = rt.block_on(jobs.restore(restore_spec(&uri, new))).unwrap();
@@ -234,28 +234,6 @@ impl Table {
             ));
         }
         lines
-    }
-}
-
-/// The cluster's bulk ingest and cleanup; publication does nothing (the
-/// fixture's descriptors carry no catalog payload for the cluster).
-struct ClusterIngest(Cluster);
-
-impl Ingest for ClusterIngest {
-    fn key_rewriter(&self, rewrites: &IdRewrites) -> Result<Box<dyn KeyRewriter>, HostError> {
-        self.0.key_rewriter(rewrites)
-    }
-    fn ingest(&self, batch: Vec<MvccEntry>) -> Result<(), HostError> {
-        Ingest::ingest(&self.0, batch)
-    }
-    fn sync(&self) -> Result<(), HostError> {
-        Ingest::sync(&self.0)
-    }
-    fn publish(&self, _: &[Descriptor]) -> Result<(), HostError> {
-        Ok(())
-    }
-    fn abort(&self, spans: &[Span]) -> Result<(), HostError> {
-        Ingest::abort(&self.0, spans)
     }
 }
 

@@ -22,8 +22,9 @@ use std::sync::{Arc, Mutex};
 
 use backup_exec::testing::StaticCatalog;
 use backup_exec::{
-    BackupSpec, Destination, ExportChunk, ExportError, ExportRequest, Host, HostError,
-    IntentPolicy, KvSource, LayerChoice, NodeId, NodeInfo, RangeInfo, StorageOpener,
+    BackupSpec, Destination, ExportChunk, ExportError, ExportRequest, Host, HostError, IdRewrites,
+    Ingest, IntentPolicy, KeyRewriter, KvSource, LayerChoice, NodeId, NodeInfo, RangeInfo,
+    StorageOpener,
 };
 use backup_format::datafile::DataFileReader;
 use backup_format::manifest::{BackupFile, Manifest, SideFileReader};
@@ -432,4 +433,52 @@ pub fn rows_as(
             (key, v)
         })
         .collect()
+}
+
+/// The cluster's bulk ingest, sync and cleanup, with publication recorded
+/// here instead (the fixture's descriptors carry no catalog payload for the
+/// cluster to decode), or failed on purpose.
+pub struct RecordingIngest {
+    /// The cluster ingested into.
+    pub cluster: Cluster,
+    /// Every descriptor published so far.
+    pub published: Mutex<Vec<Descriptor>>,
+    /// Whether publishing fails (an injected failure).
+    pub fail_publish: bool,
+}
+
+impl RecordingIngest {
+    /// An ingest into `cluster` that records what it publishes.
+    pub fn new(cluster: Cluster) -> RecordingIngest {
+        RecordingIngest {
+            cluster,
+            published: Mutex::new(Vec::new()),
+            fail_publish: false,
+        }
+    }
+}
+
+impl Ingest for RecordingIngest {
+    fn key_rewriter(&self, rewrites: &IdRewrites) -> Result<Box<dyn KeyRewriter>, HostError> {
+        self.cluster.key_rewriter(rewrites)
+    }
+    fn ingest(&self, batch: Vec<MvccEntry>) -> Result<(), HostError> {
+        Ingest::ingest(&self.cluster, batch)
+    }
+    fn sync(&self) -> Result<(), HostError> {
+        Ingest::sync(&self.cluster)
+    }
+    fn publish(&self, descriptors: &[Descriptor]) -> Result<(), HostError> {
+        if self.fail_publish {
+            return Err(HostError::Storage("injected publish failure".into()));
+        }
+        self.published
+            .lock()
+            .map_err(|_| HostError::Storage("the published list's lock is poisoned".into()))?
+            .extend_from_slice(descriptors);
+        Ok(())
+    }
+    fn abort(&self, spans: &[Span]) -> Result<(), HostError> {
+        self.cluster.abort(spans)
+    }
 }

@@ -4,51 +4,19 @@
 //! restore leaves nothing behind.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use backup_exec::{
-    BackupJobs, BackupSettings, HostError, IdRewrites, Ingest, JobStatus, KeyRewriter, LayerChoice,
-    RestoreJobs, RestoreSettings,
+    BackupJobs, BackupSettings, JobStatus, LayerChoice, RestoreJobs, RestoreSettings,
 };
-use backup_format::{Descriptor, DescriptorId, MvccEntry, Span, Timestamp};
-use e2e::{Fixture, ORDERS, USERS, index_span, row, rows_as, users_orders_restore};
-use embedded_cluster::{Cluster, ClusterConfig, keys};
+use backup_format::{DescriptorId, Timestamp};
+use e2e::{
+    Fixture, ORDERS, RecordingIngest, USERS, index_span, row, rows_as, users_orders_restore,
+};
+use embedded_cluster::{ClusterConfig, keys};
 
 const URI: &str = "nodelocal://1/restores";
-
-/// The cluster's bulk ingest and cleanup; publication is recorded here (the
-/// fixture's descriptors carry no catalog payload for the cluster to decode).
-struct ClusterIngest {
-    cluster: Cluster,
-    published: Mutex<Vec<Descriptor>>,
-    fail_publish: bool,
-}
-
-impl Ingest for ClusterIngest {
-    fn key_rewriter(&self, rewrites: &IdRewrites) -> Result<Box<dyn KeyRewriter>, HostError> {
-        self.cluster.key_rewriter(rewrites)
-    }
-    fn ingest(&self, batch: Vec<MvccEntry>) -> Result<(), HostError> {
-        Ingest::ingest(&self.cluster, batch)
-    }
-    fn sync(&self) -> Result<(), HostError> {
-        Ingest::sync(&self.cluster)
-    }
-    fn publish(&self, descriptors: &[Descriptor]) -> Result<(), HostError> {
-        if self.fail_publish {
-            return Err(HostError::Storage("injected publish failure".into()));
-        }
-        self.published
-            .lock()
-            .unwrap()
-            .extend_from_slice(descriptors);
-        Ok(())
-    }
-    fn abort(&self, spans: &[Span]) -> Result<(), HostError> {
-        self.cluster.abort(spans)
-    }
-}
 
 fn fixture() -> (tempfile::TempDir, Fixture) {
     let dir = tempfile::tempdir().unwrap();
@@ -74,10 +42,9 @@ async fn restore(
     new: DescriptorId,
     fail_publish: bool,
 ) -> Result<backup_exec::RestoreResult, backup_exec::ExecError> {
-    let ingest = Arc::new(ClusterIngest {
-        cluster: fx.cluster.clone(),
-        published: Mutex::new(Vec::new()),
+    let ingest = Arc::new(RecordingIngest {
         fail_publish,
+        ..RecordingIngest::new(fx.cluster.clone())
     });
     let jobs = RestoreJobs::new(fx.host(), ingest.clone(), RestoreSettings::for_tests());
     let r = jobs.restore(users_orders_restore(URI, as_of, new)).await;

@@ -11,16 +11,18 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use backup_exec::restore::DescriptorRewrite;
 use backup_exec::{
-    BackupJobs, BackupSettings, ExecError, HostError, IdRewrites, Ingest, JobStatus, KeyRewriter,
-    LayerChoice, RestoreJobs, RestoreResult, RestoreSettings, RestoreTargets,
+    BackupJobs, BackupSettings, ExecError, JobStatus, LayerChoice, RestoreJobs, RestoreResult,
+    RestoreSettings, RestoreTargets,
 };
-use backup_format::{Descriptor, DescriptorId, MvccEntry, Span, Timestamp};
-use e2e::{Fixture, ORDERS, USERS, index_span, rows_as, table, users_orders_restore};
+use backup_format::{DescriptorId, Timestamp};
+use e2e::{
+    Fixture, ORDERS, RecordingIngest, USERS, index_span, rows_as, table, users_orders_restore,
+};
 use embedded_cluster::{Cluster, ClusterConfig, ClusterError, Txn, keys};
 use proptest::prelude::*;
 
@@ -459,10 +461,7 @@ async fn restore(
         ..DescriptorRewrite::default()
     };
     spec.rewrites.insert(ITEMS, items);
-    let ingest = Arc::new(ClusterIngest {
-        cluster: fx.cluster.clone(),
-        published: Mutex::new(Vec::new()),
-    });
+    let ingest = Arc::new(RecordingIngest::new(fx.cluster.clone()));
     let jobs = RestoreJobs::new(fx.host(), ingest.clone(), RestoreSettings::for_tests());
     let r = jobs.restore(spec).await;
     let published: Vec<DescriptorId> = ingest
@@ -511,31 +510,5 @@ fn difference(got: &BTreeMap<Vec<u8>, Vec<u8>>, want: &BTreeMap<Vec<u8>, Vec<u8>
             want.get(k).map(|v| String::from_utf8_lossy(v)),
         ),
         None => "equal".into(),
-    }
-}
-
-/// The cluster's bulk ingest and cleanup; publication is recorded here (the
-/// fixture's descriptors carry no catalog payload for the cluster to decode).
-struct ClusterIngest {
-    cluster: Cluster,
-    published: Mutex<Vec<Descriptor>>,
-}
-
-impl Ingest for ClusterIngest {
-    fn key_rewriter(&self, rewrites: &IdRewrites) -> Result<Box<dyn KeyRewriter>, HostError> {
-        self.cluster.key_rewriter(rewrites)
-    }
-    fn ingest(&self, batch: Vec<MvccEntry>) -> Result<(), HostError> {
-        Ingest::ingest(&self.cluster, batch)
-    }
-    fn publish(&self, descriptors: &[Descriptor]) -> Result<(), HostError> {
-        self.published
-            .lock()
-            .unwrap()
-            .extend_from_slice(descriptors);
-        Ok(())
-    }
-    fn abort(&self, spans: &[Span]) -> Result<(), HostError> {
-        self.cluster.abort(spans)
     }
 }
