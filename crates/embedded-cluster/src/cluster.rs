@@ -11,7 +11,7 @@
 //! nodes/<id>/   each node's `nodelocal://<id>/` directory
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -26,6 +26,7 @@ use redb::{
 use crate::error::{ClusterError, storage};
 use crate::hlc::Hlc;
 use crate::ranges::RangeState;
+use crate::segments::{ReadPin, SEGMENTS, Segments};
 
 /// Engine table of MVCC versions: `version_key` -> tag byte + value.
 pub(crate) const VERSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("versions");
@@ -94,8 +95,18 @@ pub(crate) struct Inner {
     pub(crate) gc: std::sync::Mutex<()>,
     /// SQL state shared by sessions (commit lock, backup handler).
     pub(crate) sql: crate::sql::SqlShared,
+    /// The files holding bulk-ingested blocks.
+    pub(crate) segments: Arc<Segments>,
     /// Held for the life of the cluster: the OS lock that makes the store exclusive.
     _lock: fs::File,
+}
+
+impl Drop for Inner {
+    /// The engine makes its last lazy commit durable when it closes (after
+    /// this): the segment bytes it names go to disk first (S1).
+    fn drop(&mut self) {
+        let _ = self.segments.sync();
+    }
 }
 
 impl Cluster {
@@ -138,7 +149,9 @@ impl Cluster {
             Err(e) => return Err(storage("opening data.redb")(&e)),
         };
         let clock = Hlc::open(&dir.join("clock"))?;
+        let segments = Arc::new(Segments::open(dir, &live_segments(&db)?)?);
         let inner = Inner {
+            segments,
             dir: dir.to_path_buf(),
             db,
             clock,
@@ -164,6 +177,8 @@ impl Cluster {
     /// Creates the engine tables, then loads (or first writes) nodes and ranges.
     fn load(&self) -> Result<(), ClusterError> {
         let nodes = self.write(|tx| {
+            tx.open_table(SEGMENTS)
+                .map_err(|e| storage("creating tables")(&e))?;
             for def in [VERSIONS, crate::blocks::BLOCKS, TIME_INDEX, INTENTS, RANGES] {
                 tx.open_table(def)
                     .map_err(|e| storage("creating tables")(&e))?;
@@ -279,6 +294,10 @@ impl Cluster {
             .db
             .begin_write()
             .map_err(|e| storage("starting a write")(&e))?;
+        // Every lazy commit before this one has finished (one writer at a
+        // time): syncing the segments now puts every byte they name on disk
+        // before this commit makes them durable (S1).
+        self.inner.segments.sync()?;
         let out = f(&tx)?;
         tx.commit().map_err(|e| storage("committing a write")(&e))?;
         Ok(out)
@@ -302,7 +321,20 @@ impl Cluster {
     }
 
     /// A consistent read snapshot of the engine.
-    pub(crate) fn read(&self) -> Result<ReadTransaction, ClusterError> {
+    pub(crate) fn read(&self) -> Result<Snapshot, ClusterError> {
+        // Pinned first: the snapshot may name any segment live from here on.
+        let pin = self.inner.segments.pin();
+        let tx = self
+            .inner
+            .db
+            .begin_read()
+            .map_err(|e| storage("starting a read")(&e))?;
+        Ok(Snapshot { tx, _pin: pin })
+    }
+
+    /// A read of the engine's latest state that pins no segment (for
+    /// deciding which segments are unused).
+    pub(crate) fn read_unpinned(&self) -> Result<ReadTransaction, ClusterError> {
         self.inner
             .db
             .begin_read()
@@ -335,6 +367,41 @@ fn decode_nodes(mut b: &[u8]) -> Result<Vec<NodeInfo>, ClusterError> {
             live: true,
         });
         b = &b[end..];
+    }
+    Ok(out)
+}
+
+/// A consistent read snapshot of the engine, keeping every segment it may
+/// name until it ends.
+pub(crate) struct Snapshot {
+    tx: ReadTransaction,
+    _pin: ReadPin,
+}
+
+impl std::ops::Deref for Snapshot {
+    type Target = ReadTransaction;
+    fn deref(&self) -> &ReadTransaction {
+        &self.tx
+    }
+}
+
+/// The segments holding live blocks, as the engine last recorded them.
+fn live_segments(db: &Database) -> Result<BTreeSet<u64>, ClusterError> {
+    let tx = db
+        .begin_read()
+        .map_err(|e| storage("starting a read")(&e))?;
+    let table = match tx.open_table(SEGMENTS) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeSet::new()),
+        Err(e) => return Err(storage("opening segments")(&e)),
+    };
+    let mut out = BTreeSet::new();
+    for item in table
+        .range::<u64>(..)
+        .map_err(|e| storage("reading segments")(&e))?
+    {
+        let (k, _) = item.map_err(|e| storage("reading segments")(&e))?;
+        out.insert(k.value());
     }
     Ok(out)
 }

@@ -87,7 +87,7 @@ impl Cluster {
             }
         }
         let tx = self.read_resolving(span, request.end_ts, request.intent_policy)?;
-        let versions = Versions::open(&tx)?;
+        let versions = Versions::open(&tx, &self.inner.segments)?;
         let target = match request.target_bytes {
             0 => DEFAULT_CHUNK_BYTES,
             t => t,
@@ -119,7 +119,7 @@ impl Cluster {
     /// the bytes seen: the plain-scan baseline export is measured against.
     pub fn engine_scan_bytes(&self, span: &backup_format::Span) -> Result<u64, ClusterError> {
         let tx = self.read()?;
-        let versions = Versions::open(&tx)?;
+        let versions = Versions::open(&tx, &self.inner.segments)?;
         let (lo, hi) = (keys::escaped(&span.start), keys::escaped(&span.end));
         let mut bytes = 0u64;
         versions.for_each(&lo, &hi, |k, v| {
@@ -148,7 +148,7 @@ enum Step {
 
 impl Chunk<'_> {
     /// Walks every version of the span.
-    fn by_scan(&mut self, versions: &Versions<Table>) -> Result<(), ClusterError> {
+    fn by_scan(&mut self, versions: &Versions<'_, Table>) -> Result<(), ClusterError> {
         let span = &self.request.span;
         let (lo, hi) = (keys::escaped(&span.start), keys::escaped(&span.end));
         let mut current: Vec<u8> = Vec::new();
@@ -182,7 +182,7 @@ impl Chunk<'_> {
     /// Reads the keys changed in the window from the time index, then their versions.
     fn by_time_index(
         &mut self,
-        versions: &Versions<Table>,
+        versions: &Versions<'_, Table>,
         index: &Table,
         tables: std::ops::RangeInclusive<u64>,
     ) -> Result<(), ClusterError> {
@@ -286,7 +286,7 @@ fn note_changed(changed: &mut BTreeSet<Vec<u8>>, key: &[u8]) -> bool {
 /// Adds the keys of `run` with a version at `ts` to `changed` (an ingested
 /// run's index entry); true if a key was left out.
 fn changed_in_run(
-    versions: &Versions<Table>,
+    versions: &Versions<'_, Table>,
     run: &Span,
     ts: Timestamp,
     changed: &mut BTreeSet<Vec<u8>>,

@@ -18,12 +18,13 @@ use std::time::Duration;
 use backup_format::{Span, Timestamp};
 use redb::{ReadableTable, WriteTransaction};
 
-use crate::blocks::Versions;
+use crate::blocks::{Versions, VersionsMut};
 use crate::cluster::{Cluster, PROTECTIONS, TIME_INDEX, ZONES};
 use crate::error::{ClusterError, storage};
 use crate::keys;
 use crate::mvcc::TAG_TOMBSTONE;
 use crate::ranges::{RangeState, next_counter};
+use crate::segments::Segments;
 
 /// What one GC run did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -169,6 +170,7 @@ impl Cluster {
                 stats.versions_removed += self.collect_garbage(&range, target)?;
             }
         }
+        self.drop_unused_segments()?;
         Ok(stats)
     }
 
@@ -179,7 +181,7 @@ impl Cluster {
         threshold: Timestamp,
     ) -> Result<u64, ClusterError> {
         let tx = self.read()?;
-        let versions = Versions::open(&tx)?;
+        let versions = Versions::open(&tx, &self.inner.segments)?;
         let (lo, hi) = (
             keys::escaped(&range.span.start),
             keys::escaped(&range.span.end),
@@ -206,7 +208,7 @@ impl Cluster {
         drop(versions);
         drop(tx);
         let removed = garbage.len() as u64;
-        self.write(|tx| remove_versions(tx, &garbage))?;
+        self.write(|tx| remove_versions(tx, &self.inner.segments, &garbage))?;
         Ok(removed)
     }
 
@@ -221,8 +223,12 @@ pub(crate) fn new_gc_lock() -> Mutex<()> {
 }
 
 /// Deletes versions (by engine key) and their time-index entries.
-fn remove_versions(tx: &WriteTransaction, engine_keys: &[Vec<u8>]) -> Result<(), ClusterError> {
-    Versions::open_mut(tx)?.remove(engine_keys)?;
+fn remove_versions(
+    tx: &WriteTransaction,
+    segments: &Segments,
+    engine_keys: &[Vec<u8>],
+) -> Result<(), ClusterError> {
+    VersionsMut::open(tx, segments)?.remove(engine_keys)?;
     let mut index = tx
         .open_table(TIME_INDEX)
         .map_err(|e| storage("opening the time index")(&e))?;

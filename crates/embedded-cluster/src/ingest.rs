@@ -41,13 +41,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 
 use backup_format::{KEY_MAX, MvccEntry, Span, Timestamp};
-use redb::WriteTransaction;
+use redb::{ReadableTable, WriteTransaction};
 
-use crate::blocks::{BLOCK_TARGET, Block, BlockBuilder, Versions};
+use crate::blocks::{BLOCK_TARGET, Block, BlockBuilder, Versions, VersionsMut};
 use crate::cluster::{Cluster, TIME_INDEX};
 use crate::error::{ClusterError, storage};
 use crate::keys;
 use crate::mvcc::KeyValue;
+use crate::segments::{BlockRef, SEGMENTS, Segments};
 
 /// Room beyond [`BLOCK_TARGET`] for the entry that closes a block.
 const BLOCK_SLACK: usize = 4 << 10;
@@ -91,7 +92,13 @@ impl Cluster {
             self.inner.clock.observe(max)?;
         }
         let (encoded, written) = EncodedBatch::new(batch);
-        self.write_lazy(|tx| encoded.write(tx))?;
+        // The blocks' bytes go to a segment outside the engine's writer; only
+        // their references are written under it.
+        let segments = &self.inner.segments;
+        let (segment, refs) = segments.append(&encoded.blocks)?;
+        let committed = self.write_lazy(|tx| encoded.write(tx, segments, &refs));
+        segments.committed(segment);
+        committed?;
         drop(encoded);
         self.note_written(written.iter().map(|(k, size)| (k.as_slice(), *size)))
     }
@@ -99,7 +106,28 @@ impl Cluster {
     /// Makes every ingest so far durable: one durable commit, which persists
     /// the lazy commits before it.
     pub fn sync(&self) -> Result<(), ClusterError> {
-        self.write(|_| Ok(()))
+        // Flush the segments before taking the engine's writer, so other
+        // ingests keep committing meanwhile; the durable commit then flushes
+        // only what was appended since.
+        self.inner.segments.sync()?;
+        self.write(|_| Ok(()))?;
+        self.drop_unused_segments()
+    }
+
+    /// Deletes the segment files no block names any more (S2 in `segments`).
+    /// Blocks stop naming a segment only in durable commits (GC, clearing),
+    /// so the engine's current state is also its durable one for this.
+    pub(crate) fn drop_unused_segments(&self) -> Result<(), ClusterError> {
+        self.inner.segments.delete_unused(|id| {
+            let tx = self.read_unpinned()?;
+            let live = tx
+                .open_table(SEGMENTS)
+                .map_err(|e| storage("opening segments")(&e))?;
+            Ok(live
+                .get(id)
+                .map_err(|e| storage("reading segments")(&e))?
+                .is_some())
+        })
     }
 
     /// Deletes every version in `spans` (and its time-index entries, among
@@ -121,14 +149,18 @@ impl Cluster {
                 self.write(|tx| {
                     let engine_keys: Vec<Vec<u8>> =
                         batch.iter().map(|(ek, _)| ek.clone()).collect();
-                    Versions::open_mut(tx)?.remove(&engine_keys)?;
+                    VersionsMut::open(tx, &self.inner.segments)?.remove(&engine_keys)?;
                     let mut index = tx
                         .open_table(TIME_INDEX)
                         .map_err(|e| storage("opening the time index")(&e))?;
                     for (_, ik) in &batch {
-                        index
+                        let removed = index
                             .remove(ik.as_slice())
-                            .map_err(|e| storage("clearing the time index")(&e))?;
+                            .map_err(|e| storage("clearing the time index")(&e))?
+                            .map(|v| v.value().to_vec());
+                        if let Some(end) = removed.filter(|v| !v.is_empty()) {
+                            keep_run_tail(&mut index, ik, &end, span)?;
+                        }
                     }
                     Ok(())
                 })?;
@@ -138,13 +170,14 @@ impl Cluster {
             }
             self.clear_runs(span, &tables)?;
         }
+        self.drop_unused_segments()?;
         Ok(removed)
     }
 
     /// Removes the ingested-run entries of `tables` whose runs start in `span`.
     fn clear_runs(&self, span: &Span, tables: &BTreeSet<u64>) -> Result<(), ClusterError> {
         for &table in tables {
-            let runs: Vec<Vec<u8>> = {
+            let runs: Vec<KeyValue> = {
                 let tx = self.read()?;
                 let index = tx
                     .open_table(TIME_INDEX)
@@ -163,7 +196,7 @@ impl Cluster {
                         break;
                     }
                     if !v.value().is_empty() && span.contains_key(key) {
-                        runs.push(k.value().to_vec());
+                        runs.push((k.value().to_vec(), v.value().to_vec()));
                     }
                 }
                 runs
@@ -172,10 +205,11 @@ impl Cluster {
                 let mut index = tx
                     .open_table(TIME_INDEX)
                     .map_err(|e| storage("opening the time index")(&e))?;
-                for k in &runs {
+                for (k, end) in &runs {
                     index
                         .remove(k.as_slice())
                         .map_err(|e| storage("clearing the time index")(&e))?;
+                    keep_run_tail(&mut index, k, end, span)?;
                 }
                 Ok(())
             })?;
@@ -186,7 +220,7 @@ impl Cluster {
     /// Up to `limit` (engine key, time-index key) pairs of versions in `span`.
     fn versions_in(&self, span: &Span, limit: usize) -> Result<Vec<KeyValue>, ClusterError> {
         let tx = self.read()?;
-        let versions = Versions::open(&tx)?;
+        let versions = Versions::open(&tx, &self.inner.segments)?;
         let (lo, hi) = (keys::escaped(&span.start), keys::escaped(&span.end));
         let mut out = Vec::new();
         versions.for_each(&lo, &hi, |k, _| {
@@ -291,15 +325,21 @@ impl EncodedBatch {
     /// Inserts the blocks (or, where versions or blocks already lie in the
     /// batch's key interval, one entry per version), then the time-index
     /// entries.
-    fn write(&self, tx: &WriteTransaction) -> Result<(), ClusterError> {
+    fn write(
+        &self,
+        tx: &WriteTransaction,
+        segments: &Segments,
+        refs: &[BlockRef],
+    ) -> Result<(), ClusterError> {
         let (Some(first), Some(last)) = (self.blocks.first(), self.blocks.last()) else {
             return Ok(());
         };
-        let mut versions = Versions::open_mut(tx)?;
+        let mut versions = VersionsMut::open(tx, segments)?;
         let first_key = Block::parse(first)?.entry(0)?.0;
         let last = Block::parse(last)?;
         let last_key = last.entry(last.len() - 1)?.0;
         if versions.occupied(first_key, last_key)? {
+            // The bytes appended to the segment stay unnamed (dead space).
             for block in &self.blocks {
                 let block = Block::parse(block)?;
                 for i in 0..block.len() {
@@ -308,8 +348,9 @@ impl EncodedBatch {
                 }
             }
         } else {
-            for block in &self.blocks {
-                versions.insert_block(block)?;
+            for (block, r) in self.blocks.iter().zip(refs) {
+                let block = Block::parse(block)?;
+                versions.insert_external(block.entry(block.len() - 1)?.0, r)?;
             }
         }
         drop(versions);
@@ -333,6 +374,33 @@ impl EncodedBatch {
         }
         Ok(())
     }
+}
+
+/// After the run entry `ik` (ending at `end`) was removed by clearing
+/// `span`: if the run goes on past the span, its keys there keep an entry,
+/// now starting at the span's end (keeping a wider one already there).
+fn keep_run_tail(
+    index: &mut redb::Table<&'static [u8], &'static [u8]>,
+    ik: &[u8],
+    end: &[u8],
+    span: &Span,
+) -> Result<(), ClusterError> {
+    if end <= span.end.as_slice() {
+        return Ok(());
+    }
+    let (_, ts, _) = keys::split_time_index_key(ik)
+        .ok_or_else(|| ClusterError::Corrupt("short time-index key".into()))?;
+    let tail = keys::time_index_key(&span.end, ts);
+    let wider = index
+        .get(tail.as_slice())
+        .map_err(|e| storage("reading the time index")(&e))?
+        .is_some_and(|v| v.value() > end);
+    if !wider {
+        index
+            .insert(tail.as_slice(), end)
+            .map_err(|e| storage("keeping an ingested run")(&e))?;
+    }
+    Ok(())
 }
 
 /// Records that entries `first..=last` of a sorted batch belong to the run of

@@ -151,6 +151,7 @@ mod ranges;
 mod records;
 pub mod scheduler;
 mod schedules;
+mod segments;
 pub mod sql;
 
 pub use backup_statements::install_backup_statements;

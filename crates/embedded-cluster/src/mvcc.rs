@@ -102,7 +102,7 @@ impl Cluster {
     ) -> Result<Option<Vec<u8>>, ClusterError> {
         self.check_gc(&Span::key(key), ts)?;
         let tx = self.read_resolving(&Span::key(key), ts, policy)?;
-        let versions = Versions::open(&tx)?;
+        let versions = Versions::open(&tx, &self.inner.segments)?;
         let mut found = None;
         let (lo, hi) = (keys::version_key(key, ts), keys::versions_end(key));
         versions.for_each(&lo, &hi, |_, v| {
@@ -122,7 +122,7 @@ impl Cluster {
     ) -> Result<Vec<KeyValue>, ClusterError> {
         self.check_gc(span, ts)?;
         let tx = self.read_resolving(span, ts, policy)?;
-        let versions = Versions::open(&tx)?;
+        let versions = Versions::open(&tx, &self.inner.segments)?;
         let (lo, hi) = (keys::escaped(&span.start), keys::escaped(&span.end));
         let mut out = Vec::new();
         let mut current: Option<Vec<u8>> = None;
@@ -183,7 +183,7 @@ impl Cluster {
         span: &Span,
         ts: Timestamp,
         policy: IntentPolicy,
-    ) -> Result<ReadTransaction, ClusterError> {
+    ) -> Result<crate::cluster::Snapshot, ClusterError> {
         loop {
             let tx = self.read()?;
             let conflicts = intents_in(&tx, span, ts)?;

@@ -203,7 +203,7 @@ impl Cluster {
             return Ok(None);
         };
         let tx = self.read()?;
-        let versions = Versions::open(&tx)?;
+        let versions = Versions::open(&tx, &self.inner.segments)?;
         let lo = keys::escaped(&range.span.start);
         let hi = keys::escaped(&range.span.end);
         // One pass: the range's real size, and split candidates (key

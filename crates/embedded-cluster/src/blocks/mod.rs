@@ -1,0 +1,240 @@
+//! Ingested blocks: bulk-ingested versions stored many to an engine entry.
+//!
+//! An ordinary write stores each version as its own entry of the `versions`
+//! table. A bulk ingest (a restore) instead packs its sorted versions into
+//! blocks of about [`BLOCK_TARGET`] bytes, appends them to a segment file
+//! (see `segments`) and puts one entry per block in the `ingested_blocks`
+//! table, keyed by the block's *last* engine key and holding the block's
+//! [`BlockRef`]: no B-tree insert per version and no copy of the bytes
+//! through the engine, which is what made restore slower than backup. A
+//! block rewritten later (GC, clearing part of it) is stored inline in the
+//! engine entry instead. Every reader sees one sorted sequence of versions,
+//! merged from both tables by [`Versions`], so nothing above this module
+//! knows where a version lives.
+//!
+//! Invariants (kept here and by `ingest`):
+//!
+//! - **B1, blocks are disjoint.** The engine-key intervals `[first, last]` of
+//!   two blocks never overlap. Ingest writes blocks only when the batch's
+//!   interval meets no block and no version entry; otherwise it writes one
+//!   version entry per version, as ordinary writes do.
+//! - **B2, a version entry shadows a block entry at the same engine key.**
+//!   Blocks are written only where no version entry exists, so a version
+//!   entry with a block entry's engine key was written later (an ingest that
+//!   fell back to version entries) and is the one readers see.
+//! - **B3, a block is sorted and non-empty**, entries strictly increasing by
+//!   engine key; its table key is its last entry's engine key. Removing
+//!   versions (GC, clearing an aborted restore) rewrites a block without them
+//!   under its new last key, or deletes it when nothing is left, so B1–B3
+//!   still hold.
+//!
+//! An `ingested_blocks` value is a tag byte, then the block itself
+//! ([`INLINE`]) or its [`BlockRef`] ([`EXTERNAL`]). Block layout (all
+//! integers little-endian `u32`):
+//!
+//! ```text
+//! entry*  = key_len | value_len | engine key | stored value
+//! trailer = entry offset * count | count
+//! ```
+
+mod read;
+mod write;
+
+use backup_format::Timestamp;
+use redb::{AccessGuard, TableDefinition};
+
+pub(crate) use read::Versions;
+pub(crate) use write::VersionsMut;
+
+use crate::error::ClusterError;
+use crate::keys;
+use crate::mvcc::{TAG_TOMBSTONE, TAG_VALUE};
+use crate::segments::{BlockRef, Segments};
+
+/// The table of ingested blocks: last engine key → encoded block.
+pub(crate) const BLOCKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("ingested_blocks");
+
+/// A block is closed once its entries reach this many bytes.
+pub(crate) const BLOCK_TARGET: usize = 64 << 10;
+
+/// Tag of an `ingested_blocks` value holding the block itself.
+pub(crate) const INLINE: u8 = 0;
+/// Tag of an `ingested_blocks` value holding a [`BlockRef`].
+pub(crate) const EXTERNAL: u8 = 1;
+
+/// A block's bytes: borrowed from the engine, or loaded from its segment.
+pub(crate) enum Stored<'t> {
+    Inline(AccessGuard<'t, &'static [u8]>),
+    Loaded(Vec<u8>),
+}
+
+impl<'t> Stored<'t> {
+    /// Resolves an `ingested_blocks` value, reading its segment if it is a
+    /// reference.
+    pub(crate) fn load(
+        value: AccessGuard<'t, &'static [u8]>,
+        segments: &Segments,
+    ) -> Result<Stored<'t>, ClusterError> {
+        match value.value().first() {
+            Some(&INLINE) => Ok(Stored::Inline(value)),
+            Some(&EXTERNAL) => Ok(Stored::Loaded(
+                segments.read(&BlockRef::decode(&value.value()[1..])?)?,
+            )),
+            _ => Err(ClusterError::Corrupt(
+                "an ingested block has an unknown tag".into(),
+            )),
+        }
+    }
+
+    /// The encoded block.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Stored::Inline(guard) => guard.value().get(1..).unwrap_or_default(),
+            Stored::Loaded(bytes) => bytes,
+        }
+    }
+}
+
+/// A parsed view of one encoded block.
+#[derive(Clone, Copy)]
+pub(crate) struct Block<'a> {
+    bytes: &'a [u8],
+    /// Where the offsets start.
+    offsets: usize,
+    count: usize,
+}
+
+impl<'a> Block<'a> {
+    /// Checks the trailer of `bytes`.
+    pub(crate) fn parse(bytes: &'a [u8]) -> Result<Block<'a>, ClusterError> {
+        let corrupt = || ClusterError::Corrupt("an ingested block's trailer is malformed".into());
+        let count = read_u32(bytes, bytes.len().checked_sub(4).ok_or_else(corrupt)?)
+            .ok_or_else(corrupt)? as usize;
+        let offsets = count
+            .checked_mul(4)
+            .and_then(|n| bytes.len().checked_sub(4 + n))
+            .ok_or_else(corrupt)?;
+        if count == 0 {
+            return Err(corrupt());
+        }
+        Ok(Block {
+            bytes,
+            offsets,
+            count,
+        })
+    }
+
+    /// Number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Entry `i` as (engine key, stored value).
+    pub(crate) fn entry(&self, i: usize) -> Result<(&'a [u8], &'a [u8]), ClusterError> {
+        let corrupt =
+            || ClusterError::Corrupt(format!("entry {i} of an ingested block is malformed"));
+        if i >= self.count {
+            return Err(corrupt());
+        }
+        let at = read_u32(self.bytes, self.offsets + 4 * i).ok_or_else(corrupt)? as usize;
+        let key_len = read_u32(self.bytes, at).ok_or_else(corrupt)? as usize;
+        let value_len = read_u32(self.bytes, at + 4).ok_or_else(corrupt)? as usize;
+        let key_end = (at + 8).checked_add(key_len).ok_or_else(corrupt)?;
+        let value_end = key_end.checked_add(value_len).ok_or_else(corrupt)?;
+        if value_end > self.offsets {
+            return Err(corrupt());
+        }
+        Ok((
+            &self.bytes[at + 8..key_end],
+            &self.bytes[key_end..value_end],
+        ))
+    }
+
+    /// The position of the first entry whose key is at or above `key`.
+    pub(crate) fn seek(&self, key: &[u8]) -> Result<usize, ClusterError> {
+        let (mut lo, mut hi) = (0, self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.entry(mid)?.0 < key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+}
+
+/// Builds one encoded block from entries pushed in engine-key order.
+#[derive(Default)]
+pub(crate) struct BlockBuilder {
+    bytes: Vec<u8>,
+    offsets: Vec<u32>,
+}
+
+impl BlockBuilder {
+    /// A builder with room for about one block.
+    pub(crate) fn with_capacity(bytes: usize) -> BlockBuilder {
+        BlockBuilder {
+            bytes: Vec::with_capacity(bytes),
+            offsets: Vec::new(),
+        }
+    }
+
+    /// Appends an entry; the caller keeps keys strictly increasing (B3).
+    pub(crate) fn push(&mut self, key: &[u8], value: &[u8]) {
+        self.offsets.push(self.bytes.len() as u32);
+        self.bytes
+            .extend_from_slice(&(key.len() as u32).to_le_bytes());
+        self.bytes
+            .extend_from_slice(&(value.len() as u32).to_le_bytes());
+        self.bytes.extend_from_slice(key);
+        self.bytes.extend_from_slice(value);
+    }
+
+    /// Appends the version of `key` at `ts`, encoding its engine key and
+    /// stored value in place; the caller keeps versions in MVCC order (B3).
+    pub(crate) fn push_version(&mut self, key: &[u8], ts: Timestamp, value: Option<&[u8]>) {
+        let at = self.bytes.len();
+        self.offsets.push(at as u32);
+        self.bytes.extend_from_slice(&[0; 8]);
+        keys::push_version_key(&mut self.bytes, key, ts);
+        let key_len = self.bytes.len() - at - 8;
+        match value {
+            None => self.bytes.push(TAG_TOMBSTONE),
+            Some(v) => {
+                self.bytes.push(TAG_VALUE);
+                self.bytes.extend_from_slice(v);
+            }
+        }
+        let value_len = self.bytes.len() - at - 8 - key_len;
+        self.bytes[at..at + 4].copy_from_slice(&(key_len as u32).to_le_bytes());
+        self.bytes[at + 4..at + 8].copy_from_slice(&(value_len as u32).to_le_bytes());
+    }
+
+    /// Bytes written so far.
+    pub(crate) fn size(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// True if no entry was pushed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.offsets.is_empty()
+    }
+
+    /// The encoded block.
+    pub(crate) fn finish(mut self) -> Vec<u8> {
+        self.bytes.reserve(4 * self.offsets.len() + 4);
+        for o in &self.offsets {
+            self.bytes.extend_from_slice(&o.to_le_bytes());
+        }
+        self.bytes
+            .extend_from_slice(&(self.offsets.len() as u32).to_le_bytes());
+        self.bytes
+    }
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let b = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}

@@ -1,0 +1,403 @@
+//! Segment files: where the bytes of bulk-ingested blocks live.
+//!
+//! A bulk ingest appends its encoded blocks to a segment file (with `pwrite`,
+//! outside the engine's single writer, so several ingests copy their bytes at
+//! once) and puts only a [`BlockRef`] per block in the engine. Segments are
+//! append-only files of up to [`SEGMENT_TARGET`] bytes under
+//! `<store>/segments/`, named by id.
+//!
+//! Invariants:
+//!
+//! - **S1, durable references name durable bytes.** Every durable engine
+//!   commit is preceded by [`Segments::sync`] (see `Cluster::write`), which
+//!   flushes every segment written since the last one; lazy commits (bulk
+//!   ingest) only become durable through a later durable commit. So after a
+//!   crash, every reference the engine holds names bytes that reached disk.
+//! - **S2, live bytes are counted.** The `segments` table maps a segment id to
+//!   the bytes of the blocks referencing it, updated in the same engine
+//!   transaction as the references. A segment file with no entry holds no
+//!   live block: it is deleted when the cluster opens, after each
+//!   [`Cluster::sync`](crate::Cluster::sync), and after clearing or GC
+//!   (unless an append to it is in flight). Blocks stop naming a segment
+//!   only in durable commits, so no durable state still names a deleted one.
+//! - **S3, bytes never change once written**, and each reference carries the
+//!   block's crc32c, checked on every read: a torn or foreign byte is an
+//!   error, never a wrong answer.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use redb::TableDefinition;
+
+use crate::error::{ClusterError, storage};
+
+/// Live bytes per segment id (S2).
+pub(crate) const SEGMENTS: TableDefinition<u64, u64> = TableDefinition::new("segments");
+
+/// A segment is closed once it holds this many bytes.
+pub(crate) const SEGMENT_TARGET: u64 = 1 << 30;
+
+/// Where one block's bytes are: encoded in the engine in [`BlockRef::LEN`] bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BlockRef {
+    pub(crate) segment: u64,
+    pub(crate) offset: u64,
+    pub(crate) len: u32,
+    pub(crate) crc: u32,
+}
+
+impl BlockRef {
+    /// Encoded length.
+    pub(crate) const LEN: usize = 24;
+
+    /// The reference of `bytes` written at `offset` of `segment`.
+    pub(crate) fn new(segment: u64, offset: u64, bytes: &[u8]) -> BlockRef {
+        BlockRef {
+            segment,
+            offset,
+            len: bytes.len() as u32,
+            crc: crc32c::crc32c(bytes),
+        }
+    }
+
+    /// Appends the encoding to `out`.
+    pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.segment.to_le_bytes());
+        out.extend_from_slice(&self.offset.to_le_bytes());
+        out.extend_from_slice(&self.len.to_le_bytes());
+        out.extend_from_slice(&self.crc.to_le_bytes());
+    }
+
+    /// Inverse of [`BlockRef::encode_into`].
+    pub(crate) fn decode(bytes: &[u8]) -> Result<BlockRef, ClusterError> {
+        let bad = || ClusterError::Corrupt("an ingested block's reference is malformed".into());
+        if bytes.len() != Self::LEN {
+            return Err(bad());
+        }
+        let u64_at = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[i..i + 8]);
+            u64::from_le_bytes(b)
+        };
+        let u32_at = |i: usize| {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&bytes[i..i + 4]);
+            u32::from_le_bytes(b)
+        };
+        Ok(BlockRef {
+            segment: u64_at(0),
+            offset: u64_at(8),
+            len: u32_at(16),
+            crc: u32_at(20),
+        })
+    }
+}
+
+/// The segment files of one store.
+pub(crate) struct Segments {
+    dir: PathBuf,
+    state: Mutex<State>,
+    /// Open handles, for reads and appends.
+    files: RwLock<HashMap<u64, Arc<File>>>,
+}
+
+/// What appends share.
+#[derive(Default)]
+struct State {
+    /// The segment appended to, and its length.
+    current: Option<(u64, u64)>,
+    next_id: u64,
+    /// Segments written since the last sync.
+    dirty: BTreeSet<u64>,
+    /// Appends whose references are not committed yet, per segment.
+    in_flight: BTreeMap<u64, usize>,
+    /// Advanced each time segments are doomed; readers pin the epoch they
+    /// started in.
+    epoch: u64,
+    /// Open readers per epoch they started in.
+    readers: BTreeMap<u64, usize>,
+    /// Segments no block names any more, with the epoch they were doomed in:
+    /// deleted once no reader from that epoch or earlier is left.
+    doomed: Vec<(u64, u64)>,
+}
+
+/// Keeps every segment a read snapshot may name until the snapshot ends:
+/// taken before the engine snapshot begins, dropped after it ends.
+pub(crate) struct ReadPin {
+    segments: Arc<Segments>,
+    epoch: u64,
+}
+
+impl Drop for ReadPin {
+    fn drop(&mut self) {
+        let mut state = self.segments.lock();
+        if let Some(n) = state.readers.get_mut(&self.epoch) {
+            *n -= 1;
+            if *n == 0 {
+                state.readers.remove(&self.epoch);
+            }
+        }
+        // A failed removal leaves the file for the next reap or open.
+        let _ = self.segments.reap(&mut state);
+    }
+}
+
+impl Segments {
+    /// Opens `<store>/segments`, deleting every segment file `live` does not
+    /// name (S2: blocks never durably committed, or all removed).
+    pub(crate) fn open(store: &Path, live: &BTreeSet<u64>) -> Result<Segments, ClusterError> {
+        let dir = store.join("segments");
+        fs::create_dir_all(&dir).map_err(|e| storage("creating the segments directory")(&e))?;
+        let mut next_id = live.last().map_or(1, |id| id + 1);
+        for entry in fs::read_dir(&dir).map_err(|e| storage("listing segments")(&e))? {
+            let entry = entry.map_err(|e| storage("listing segments")(&e))?;
+            let name = entry.file_name();
+            let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".seg"))
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            next_id = next_id.max(id + 1);
+            if !live.contains(&id) {
+                fs::remove_file(entry.path())
+                    .map_err(|e| storage("removing an unused segment")(&e))?;
+            }
+        }
+        Ok(Segments {
+            dir,
+            state: Mutex::new(State {
+                next_id,
+                ..State::default()
+            }),
+            files: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Appends `blocks` one after another to the current segment (starting
+    /// a new one when it is full); returns the segment id and each block's
+    /// reference. The caller must call [`Segments::committed`] with the id
+    /// once the references are committed (or abandoned).
+    pub(crate) fn append(&self, blocks: &[Vec<u8>]) -> Result<(u64, Vec<BlockRef>), ClusterError> {
+        let total: u64 = blocks.iter().map(|b| b.len() as u64).sum();
+        let (id, start) = {
+            let mut state = self.lock();
+            let (id, len) = match state.current {
+                Some((id, len)) if len < SEGMENT_TARGET => (id, len),
+                _ => {
+                    let id = state.next_id;
+                    state.next_id += 1;
+                    (id, 0)
+                }
+            };
+            state.current = Some((id, len + total));
+            state.dirty.insert(id);
+            *state.in_flight.entry(id).or_default() += 1;
+            (id, len)
+        };
+        // Created by whichever append to a new segment gets here first (ids
+        // are never reused, so this never revives a deleted segment).
+        let written = self.file(id, true).and_then(|file| {
+            let mut refs = Vec::with_capacity(blocks.len());
+            let mut offset = start;
+            for block in blocks {
+                file.write_all_at(block, offset)
+                    .map_err(|e| storage("writing a segment")(&e))?;
+                refs.push(BlockRef::new(id, offset, block));
+                offset += block.len() as u64;
+            }
+            Ok(refs)
+        });
+        match written {
+            Ok(refs) => Ok((id, refs)),
+            Err(e) => {
+                self.committed(id);
+                Err(e)
+            }
+        }
+    }
+
+    /// Marks one append to segment `id` as committed (or abandoned).
+    pub(crate) fn committed(&self, id: u64) {
+        let mut state = self.lock();
+        if let Some(n) = state.in_flight.get_mut(&id) {
+            *n -= 1;
+            if *n == 0 {
+                state.in_flight.remove(&id);
+            }
+        }
+    }
+
+    /// Reads the block `r` names, checking its length and crc32c.
+    pub(crate) fn read(&self, r: &BlockRef) -> Result<Vec<u8>, ClusterError> {
+        let file = self.file(r.segment, false)?;
+        let mut out = vec![0u8; r.len as usize];
+        file.read_exact_at(&mut out, r.offset).map_err(|e| {
+            ClusterError::Corrupt(format!(
+                "segment {} cannot be read at {} ({e}); restore the store from a backup",
+                r.segment, r.offset
+            ))
+        })?;
+        if crc32c::crc32c(&out) != r.crc {
+            return Err(ClusterError::Corrupt(format!(
+                "a block of segment {} at {} fails its checksum; restore the store from a backup",
+                r.segment, r.offset
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Flushes every segment written since the last sync to disk (S1).
+    pub(crate) fn sync(&self) -> Result<(), ClusterError> {
+        // The handles are taken with the set, so a segment deleted meanwhile
+        // (no block names it) is flushed through its still-open handle.
+        // A segment whose first append has not created it yet stays dirty.
+        let dirty: Vec<(u64, Arc<File>)> = {
+            let mut state = self.lock();
+            let files = self.files.read().unwrap_or_else(|p| p.into_inner());
+            let (open, unborn): (BTreeSet<u64>, BTreeSet<u64>) = std::mem::take(&mut state.dirty)
+                .into_iter()
+                .partition(|id| files.contains_key(id));
+            state.dirty = unborn;
+            open.into_iter()
+                .filter_map(|id| files.get(&id).map(|f| (id, f.clone())))
+                .collect()
+        };
+        for (i, (_, file)) in dirty.iter().enumerate() {
+            if let Err(e) = file.sync_data() {
+                // Still unsynced: the next sync tries again.
+                let mut state = self.lock();
+                state.dirty.extend(dirty[i..].iter().map(|(id, _)| *id));
+                return Err(storage("syncing a segment")(&e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Pins the segments a read snapshot begun after this call may name.
+    pub(crate) fn pin(self: &Arc<Self>) -> ReadPin {
+        let mut state = self.lock();
+        let epoch = state.epoch;
+        *state.readers.entry(epoch).or_default() += 1;
+        ReadPin {
+            segments: self.clone(),
+            epoch,
+        }
+    }
+
+    /// Dooms every segment file `is_live` (read from a fresh state) says
+    /// holds no live block, unless an append to it is in flight; a doomed
+    /// file is deleted once no read snapshot that could name it is open.
+    /// Runs under the append lock, so no append starts or finishes in
+    /// between; the segment being appended to is closed first if it goes.
+    pub(crate) fn delete_unused(
+        &self,
+        is_live: impl Fn(u64) -> Result<bool, ClusterError>,
+    ) -> Result<(), ClusterError> {
+        let mut state = self.lock();
+        let doomed_before = state.doomed.len();
+        for id in self.present()? {
+            if state.in_flight.contains_key(&id)
+                || state.doomed.iter().any(|&(_, d)| d == id)
+                || is_live(id)?
+            {
+                continue;
+            }
+            // Appends go to a new segment from now on.
+            if state.current.is_some_and(|(c, _)| c == id) {
+                state.current = None;
+            }
+            state.dirty.remove(&id);
+            let epoch = state.epoch;
+            state.doomed.push((epoch, id));
+        }
+        if state.doomed.len() > doomed_before {
+            state.epoch += 1;
+        }
+        self.reap(&mut state)
+    }
+
+    /// Deletes the doomed segments no open reader can name.
+    fn reap(&self, state: &mut State) -> Result<(), ClusterError> {
+        let oldest_reader = state.readers.keys().next().copied();
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut state.doomed)
+            .into_iter()
+            .partition(|&(epoch, _)| oldest_reader.is_none_or(|r| r > epoch));
+        state.doomed = kept;
+        for (_, id) in gone {
+            self.files
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+            match fs::remove_file(self.path(id)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(storage("removing an unused segment")(&e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Ids of the segment files present.
+    fn present(&self) -> Result<Vec<u64>, ClusterError> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(|e| storage("listing segments")(&e))? {
+            let entry = entry.map_err(|e| storage("listing segments")(&e))?;
+            if let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".seg"))
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The handle of segment `id`, creating the file when `create`.
+    fn file(&self, id: u64, create: bool) -> Result<Arc<File>, ClusterError> {
+        if let Some(f) = self
+            .files
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+        {
+            return Ok(f.clone());
+        }
+        let mut files = self.files.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = files.get(&id) {
+            return Ok(f.clone());
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .truncate(false)
+            .open(self.path(id))
+            .map_err(|e| {
+                if create {
+                    storage("creating a segment")(&e)
+                } else {
+                    ClusterError::Corrupt(format!(
+                        "segment {id} is missing ({e}); restore the store from a backup"
+                    ))
+                }
+            })?;
+        let file = Arc::new(file);
+        files.insert(id, file.clone());
+        Ok(file)
+    }
+
+    fn path(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("{id}.seg"))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
