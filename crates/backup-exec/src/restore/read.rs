@@ -163,9 +163,9 @@ async fn fetch(file: &LayerFile, range: std::ops::Range<u64>) -> Result<Bytes, E
     Ok(bytes)
 }
 
-/// Restores one unit; returns what it wrote, once it is durable
-/// ([`Ingest::sync`]). Returns only once no ingest of the unit is in flight,
-/// so a cleanup after a failure sees everything.
+/// Restores one unit; returns what it wrote (not yet durable: the caller
+/// has the host sync before counting it). Returns only once no ingest of the
+/// unit is in flight, so a cleanup after a failure sees everything.
 pub(crate) async fn restore_unit(
     unit: WorkUnit,
     ctx: Arc<UnitContext>,
@@ -183,11 +183,6 @@ pub(crate) async fn restore_unit(
     let stats = merged?;
     flushed?;
     waited?;
-    // Durable before the job's checkpoint counts the unit as restored.
-    let ingest = ctx.ingest.clone();
-    tokio::task::spawn_blocking(move || ingest.sync())
-        .await
-        .map_err(|e| ExecError::Internal(format!("ingest task: {e}")))??;
     Ok(stats)
 }
 

@@ -214,8 +214,10 @@ async fn plan_units(
 }
 
 /// Runs the units with at most `workers` at once, checkpointing each
-/// finished one; on the first failure (or a pause or cancel) the others stop
-/// at their next batch, and this returns once all have stopped.
+/// finished one once the host has made it durable ([`Ingest::sync`], run
+/// while the other units go on); on the first failure (or a pause or cancel)
+/// the others stop at their next batch, and this returns once all have
+/// stopped.
 async fn restore_units(
     jobs: &RestoreJobs,
     id: JobId,
@@ -229,6 +231,8 @@ async fn restore_units(
     let mut stats = UnitStats::default();
     let mut first_error = None;
     let mut done = 0usize;
+    // Units ingested but not yet durable, so not yet in the checkpoint.
+    let mut finished: Vec<Span> = Vec::new();
     let workers = jobs.settings.workers.max(1);
     loop {
         while first_error.is_none() && !ctx.stop.load(Ordering::Relaxed) && set.len() < workers {
@@ -236,6 +240,14 @@ async fn restore_units(
             let span = unit.span.clone();
             let c = ctx.clone();
             set.spawn(async move { (span, restore_unit(unit, c).await) });
+        }
+        if first_error.is_none() && !finished.is_empty() {
+            done += finished.len();
+            let fraction = (done as f64 / total.max(1) as f64).min(0.99);
+            if let Err(e) = make_durable(jobs, id, ctx, checkpoint, &mut finished, fraction).await {
+                ctx.stop.store(true, Ordering::Relaxed);
+                first_error.get_or_insert(e);
+            }
         }
         let Some(joined) = set.join_next().await else {
             break;
@@ -245,13 +257,7 @@ async fn restore_units(
                 stats.rows += s.rows;
                 stats.index_entries += s.index_entries;
                 stats.bytes += s.bytes;
-                done += 1;
-                checkpoint.done.insert(span);
-                let fraction = (done as f64 / total.max(1) as f64).min(0.99);
-                if let Err(e) = save(jobs, id, checkpoint, Some(fraction)) {
-                    ctx.stop.store(true, Ordering::Relaxed);
-                    first_error.get_or_insert(e);
-                }
+                finished.push(span);
             }
             Ok((_, Err(e))) => {
                 ctx.stop.store(true, Ordering::Relaxed);
@@ -263,10 +269,38 @@ async fn restore_units(
             }
         }
     }
+    // Also after a stop: a paused job resumes without redoing these.
+    if !finished.is_empty() {
+        done += finished.len();
+        let fraction = (done as f64 / total.max(1) as f64).min(0.99);
+        if let Err(e) = make_durable(jobs, id, ctx, checkpoint, &mut finished, fraction).await {
+            first_error.get_or_insert(e);
+        }
+    }
     match first_error {
         Some(e) => Err(e),
         None => Ok(stats),
     }
+}
+
+/// Has the host make the `finished` units durable, then records them in
+/// the checkpoint.
+async fn make_durable(
+    jobs: &RestoreJobs,
+    id: JobId,
+    ctx: &UnitContext,
+    checkpoint: &mut RestoreCheckpoint,
+    finished: &mut Vec<Span>,
+    fraction: f64,
+) -> Result<(), ExecError> {
+    let ingest = ctx.ingest.clone();
+    tokio::task::spawn_blocking(move || ingest.sync())
+        .await
+        .map_err(|e| ExecError::Internal(format!("ingest task: {e}")))??;
+    for span in finished.drain(..) {
+        checkpoint.done.insert(span);
+    }
+    save(jobs, id, checkpoint, Some(fraction))
 }
 
 /// Persists the checkpoint (and progress, when given).
