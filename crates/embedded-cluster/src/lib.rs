@@ -98,10 +98,20 @@
 //! writer commits, atomic multi-table write transactions (a commit turns all
 //! of a transaction's intents into versions at once), and a whole-file lock.
 //! An LSM such as fjall writes faster under heavy random load, but brings a
-//! larger dependency tree and background compaction threads to a
-//! 2-core build box; redb's batched, sorted bulk inserts are fast enough for
-//! restore (see `docs/PERFORMANCE.md`).
+//! larger dependency tree and background compaction threads to a 2-core
+//! build box.
 //!
+//! One B-tree insert per version was too slow for restore, though, so bulk
+//! ingest goes around it (as an LSM's SST ingestion would): a batch is
+//! packed into sorted 64 KiB blocks (`blocks`), appended to append-only
+//! segment files (`segments`) outside redb's single writer, and redb keeps
+//! one checksummed reference per block, committed lazily and made durable by
+//! [`Cluster::sync`]. Readers merge version entries and blocks into one
+//! sorted stream, so nothing above that module knows where a version lives.
+//! The invariants (disjoint blocks, durable references naming durable bytes,
+//! segments deleted only once no snapshot can name them) are written next to
+//! the code that keeps them.
+
 //! # Example
 //!
 //! ```

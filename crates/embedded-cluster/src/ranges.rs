@@ -106,7 +106,10 @@ impl Cluster {
         let left = left.clone();
         let mut right = right;
         right.leaseholder = self.pick_leaseholder(id).unwrap_or(left.leaseholder);
-        self.write(|tx| {
+        // Lazy, like bulk ingest (which splits as it writes): a crash goes
+        // back to the last durable layout of ranges, which is whole, and a
+        // durable fsync here would stall every writer on the range map.
+        self.write_lazy(|tx| {
             put_range(tx, &left)?;
             put_range(tx, &right)
         })?;
@@ -317,8 +320,10 @@ impl Cluster {
         (!live.is_empty()).then(|| live[(range_id % live.len() as u64) as usize])
     }
 
+    /// A new range id (committed lazily with the split that uses it: a crash
+    /// loses both or neither).
     fn next_range_id(&self) -> Result<u64, ClusterError> {
-        self.write(|tx| next_counter(tx, "next_range_id"))
+        self.write_lazy(|tx| next_counter(tx, "next_range_id"))
     }
 
     /// Loads the ranges, or creates the single first range of a new store.
