@@ -350,7 +350,7 @@ impl EncodedBatch {
         } else {
             for (block, r) in self.blocks.iter().zip(refs) {
                 let block = Block::parse(block)?;
-                versions.insert_external(block.entry(block.len() - 1)?.0, r)?;
+                versions.insert_external(&block, r)?;
             }
         }
         drop(versions);

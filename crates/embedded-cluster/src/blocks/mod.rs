@@ -29,7 +29,8 @@
 //!   still hold.
 //!
 //! An `ingested_blocks` value is a tag byte, then the block itself
-//! ([`INLINE`]) or its [`BlockRef`] ([`EXTERNAL`]). Block layout (all
+//! ([`INLINE`]) or its [`BlockRef`], entry count and first key
+//! ([`EXTERNAL`]). Block layout (all
 //! integers little-endian `u32`):
 //!
 //! ```text
@@ -41,6 +42,8 @@ mod read;
 mod write;
 
 use backup_format::Timestamp;
+use std::cell::OnceCell;
+
 use redb::{AccessGuard, TableDefinition};
 
 pub(crate) use read::Versions;
@@ -62,37 +65,97 @@ pub(crate) const INLINE: u8 = 0;
 /// Tag of an `ingested_blocks` value holding a [`BlockRef`].
 pub(crate) const EXTERNAL: u8 = 1;
 
-/// A block's bytes: borrowed from the engine, or loaded from its segment.
-pub(crate) enum Stored<'t> {
-    Inline(AccessGuard<'t, &'static [u8]>),
-    Loaded(Vec<u8>),
+/// An `ingested_blocks` value: the block itself, or its [`BlockRef`] with
+/// the block's entry count and first key (so a block can be sized and
+/// placed without reading its segment), read from the segment on first use.
+pub(crate) struct StoredBlock<'t> {
+    value: AccessGuard<'t, &'static [u8]>,
+    loaded: OnceCell<Vec<u8>>,
 }
 
-impl<'t> Stored<'t> {
-    /// Resolves an `ingested_blocks` value, reading its segment if it is a
-    /// reference.
-    pub(crate) fn load(
+/// Bytes of an [`EXTERNAL`] value before its first key.
+const EXTERNAL_HEADER: usize = 1 + BlockRef::LEN + 4;
+
+impl<'t> StoredBlock<'t> {
+    /// Checks the value's tag and header.
+    pub(crate) fn new(
         value: AccessGuard<'t, &'static [u8]>,
-        segments: &Segments,
-    ) -> Result<Stored<'t>, ClusterError> {
+    ) -> Result<StoredBlock<'t>, ClusterError> {
         match value.value().first() {
-            Some(&INLINE) => Ok(Stored::Inline(value)),
-            Some(&EXTERNAL) => Ok(Stored::Loaded(
-                segments.read(&BlockRef::decode(&value.value()[1..])?)?,
-            )),
-            _ => Err(ClusterError::Corrupt(
-                "an ingested block has an unknown tag".into(),
-            )),
+            Some(&INLINE) => {
+                Block::parse(&value.value()[1..])?;
+            }
+            Some(&EXTERNAL) if value.value().len() > EXTERNAL_HEADER => {}
+            _ => {
+                return Err(ClusterError::Corrupt(
+                    "an ingested block's engine entry is malformed".into(),
+                ));
+            }
+        }
+        Ok(StoredBlock {
+            value,
+            loaded: OnceCell::new(),
+        })
+    }
+
+    /// The block's first engine key.
+    pub(crate) fn first_key(&self) -> Result<&[u8], ClusterError> {
+        let v = self.value.value();
+        match v[0] {
+            EXTERNAL => Ok(&v[EXTERNAL_HEADER..]),
+            _ => Ok(Block::parse(&v[1..])?.entry(0)?.0),
         }
     }
 
-    /// The encoded block.
-    pub(crate) fn bytes(&self) -> &[u8] {
-        match self {
-            Stored::Inline(guard) => guard.value().get(1..).unwrap_or_default(),
-            Stored::Loaded(bytes) => bytes,
+    /// Number of entries.
+    pub(crate) fn len(&self) -> Result<usize, ClusterError> {
+        let v = self.value.value();
+        match v[0] {
+            EXTERNAL => Ok(read_u32(v, 1 + BlockRef::LEN).unwrap_or(0) as usize),
+            _ => Ok(Block::parse(&v[1..])?.len()),
         }
     }
+
+    /// Bytes of its entries' keys and values (the block without framing).
+    pub(crate) fn content_bytes(&self) -> Result<u64, ClusterError> {
+        let (stored, entries) = match self.value.value()[0] {
+            EXTERNAL => (u64::from(self.reference()?.len), self.len()? as u64),
+            _ => ((self.value.value().len() - 1) as u64, self.len()? as u64),
+        };
+        Ok(stored.saturating_sub(4 + 12 * entries))
+    }
+
+    /// The block, read from its segment the first time.
+    pub(crate) fn block(&self, segments: &Segments) -> Result<Block<'_>, ClusterError> {
+        let v = self.value.value();
+        if v[0] != EXTERNAL {
+            return Block::parse(&v[1..]);
+        }
+        if self.loaded.get().is_none() {
+            let _ = self.loaded.set(segments.read(&self.reference()?)?);
+        }
+        let bytes = self
+            .loaded
+            .get()
+            .ok_or_else(|| ClusterError::Corrupt("an ingested block did not load".into()))?;
+        Block::parse(bytes)
+    }
+
+    /// Where an [`EXTERNAL`] block is.
+    pub(crate) fn reference(&self) -> Result<BlockRef, ClusterError> {
+        BlockRef::decode(&self.value.value()[1..1 + BlockRef::LEN])
+    }
+}
+
+/// The `ingested_blocks` value naming a block of `entries` entries from
+/// `first` on, stored at `r`.
+pub(crate) fn external_value(r: &BlockRef, entries: usize, first: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(EXTERNAL_HEADER + first.len());
+    out.push(EXTERNAL);
+    r.encode_into(&mut out);
+    out.extend_from_slice(&(entries as u32).to_le_bytes());
+    out.extend_from_slice(first);
+    out
 }
 
 /// A parsed view of one encoded block.

@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 
 use redb::ReadableTable;
 
-use super::{BLOCKS, Block, Stored};
+use super::{BLOCKS, StoredBlock};
 use crate::cluster::VERSIONS;
 use crate::error::{ClusterError, storage};
 use crate::segments::Segments;
@@ -139,11 +139,13 @@ type Entry<'a> = (&'a [u8], &'a [u8]);
 /// A run of stored bytes for sizing: (first engine key, bytes, entries).
 type Piece<'a> = (&'a [u8], u64, usize);
 
-/// Walks the block entries of `[lo, hi)` across consecutive blocks.
+/// Walks the block entries of `[lo, hi)` across consecutive blocks, reading
+/// a block's segment only when one of its entries is needed.
 struct BlockCursor<'t> {
     blocks: redb::Range<'t, &'static [u8], &'static [u8]>,
     segments: &'t Segments,
-    current: Option<Stored<'t>>,
+    /// The current block and its last engine key.
+    current: Option<(redb::AccessGuard<'t, &'static [u8]>, StoredBlock<'t>)>,
     /// Position of the next entry in `current`.
     pos: usize,
     hi: &'t [u8],
@@ -161,10 +163,14 @@ impl<'t> BlockCursor<'t> {
         let mut blocks = table.range(lo..).map_err(read_error)?;
         let (current, pos) = match blocks.next() {
             Some(item) => {
-                let (_, value) = item.map_err(read_error)?;
-                let stored = Stored::load(value, segments)?;
-                let pos = Block::parse(stored.bytes())?.seek(lo)?;
-                (Some(stored), pos)
+                let (last, value) = item.map_err(read_error)?;
+                let stored = StoredBlock::new(value)?;
+                let pos = if stored.first_key()? < lo {
+                    stored.block(segments)?.seek(lo)?
+                } else {
+                    0
+                };
+                (Some((last, stored)), pos)
             }
             None => (None, 0),
         };
@@ -179,13 +185,16 @@ impl<'t> BlockCursor<'t> {
 
     /// Moves past an exhausted block to the next one.
     fn settle(&mut self) -> Result<(), ClusterError> {
-        while let Some(stored) = &self.current {
-            if self.pos < Block::parse(stored.bytes())?.len() {
+        while let Some((_, stored)) = &self.current {
+            if self.pos < stored.len()? {
                 return Ok(());
             }
             self.pos = 0;
             self.current = match self.blocks.next() {
-                Some(item) => Some(Stored::load(item.map_err(read_error)?.1, self.segments)?),
+                Some(item) => {
+                    let (last, value) = item.map_err(read_error)?;
+                    Some((last, StoredBlock::new(value)?))
+                }
                 None => None,
             };
         }
@@ -194,16 +203,18 @@ impl<'t> BlockCursor<'t> {
 
     /// The next piece below `hi`: the whole current block as (first key,
     /// bytes of its entries, entry count) when the cursor is at its start
-    /// and it ends below `hi`, else the next entry alone.
+    /// and it ends below `hi` (without reading its segment), else the next
+    /// entry alone.
     fn peek_piece(&self) -> Result<Option<Piece<'_>>, ClusterError> {
-        let Some(stored) = &self.current else {
+        let Some((last, stored)) = &self.current else {
             return Ok(None);
         };
-        let block = Block::parse(stored.bytes())?;
-        if self.pos == 0 && block.entry(block.len() - 1)?.0 < self.hi {
-            let framing = 4 + 12 * block.len();
-            let bytes = stored.bytes().len().saturating_sub(framing) as u64;
-            return Ok(Some((block.entry(0)?.0, bytes, block.len())));
+        if self.pos == 0 && last.value() < self.hi {
+            return Ok(Some((
+                stored.first_key()?,
+                stored.content_bytes()?,
+                stored.len()?,
+            )));
         }
         Ok(self
             .peek()?
@@ -212,14 +223,13 @@ impl<'t> BlockCursor<'t> {
 
     /// The next entry below `hi`, if any.
     fn peek(&self) -> Result<Option<Entry<'_>>, ClusterError> {
-        let Some(stored) = &self.current else {
+        let Some((_, stored)) = &self.current else {
             return Ok(None);
         };
-        let block = Block::parse(stored.bytes())?;
-        if self.pos >= block.len() {
+        if self.pos >= stored.len()? {
             return Ok(None);
         }
-        let (k, v) = block.entry(self.pos)?;
+        let (k, v) = stored.block(self.segments)?.entry(self.pos)?;
         Ok((k < self.hi).then_some((k, v)))
     }
 }

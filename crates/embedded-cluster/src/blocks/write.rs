@@ -5,7 +5,7 @@
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::read::read_error;
-use super::{BLOCKS, Block, BlockBuilder, EXTERNAL, INLINE, Stored};
+use super::{BLOCKS, Block, BlockBuilder, EXTERNAL, INLINE, StoredBlock, external_value};
 use crate::cluster::VERSIONS;
 use crate::error::{ClusterError, storage};
 use crate::segments::{BlockRef, SEGMENTS, Segments};
@@ -54,8 +54,7 @@ impl<'tx> VersionsMut<'tx> {
         match self.blocks.range(first..).map_err(read_error)?.next() {
             Some(item) => {
                 let (_, value) = item.map_err(read_error)?;
-                let stored = Stored::load(value, self.segments)?;
-                Ok(Block::parse(stored.bytes())?.entry(0)?.0 <= last)
+                Ok(StoredBlock::new(value)?.first_key()? <= last)
             }
             None => Ok(false),
         }
@@ -66,12 +65,11 @@ impl<'tx> VersionsMut<'tx> {
     /// live in its segment (S2).
     pub(crate) fn insert_external(
         &mut self,
-        last: &[u8],
+        block: &Block<'_>,
         r: &BlockRef,
     ) -> Result<(), ClusterError> {
-        let mut value = Vec::with_capacity(1 + BlockRef::LEN);
-        value.push(EXTERNAL);
-        r.encode_into(&mut value);
+        let last = block.entry(block.len() - 1)?.0;
+        let value = external_value(r, block.len(), block.entry(0)?.0);
         self.blocks
             .insert(last, value.as_slice())
             .map_err(|e| storage("writing an ingested block")(&e))?;
@@ -116,10 +114,8 @@ impl<'tx> VersionsMut<'tx> {
                     break;
                 };
                 let (k, value) = item.map_err(read_error)?;
-                let last = k.value().to_vec();
-                let stored = Stored::load(value, self.segments)?;
-                let first = Block::parse(stored.bytes())?.entry(0)?.0.to_vec();
-                (last, first)
+                let first = StoredBlock::new(value)?.first_key()?.to_vec();
+                (k.value().to_vec(), first)
             };
             let mut j = i;
             while j < engine_keys.len() && engine_keys[j].as_slice() <= last.as_slice() {
@@ -154,8 +150,8 @@ impl<'tx> VersionsMut<'tx> {
             .ok_or_else(|| ClusterError::Corrupt("an ingested block vanished".into()))?;
         let old = match old.split_first() {
             Some((&INLINE, block)) => block.to_vec(),
-            Some((&EXTERNAL, r)) => {
-                let r = BlockRef::decode(r)?;
+            Some((&EXTERNAL, header)) => {
+                let r = BlockRef::decode(header.get(..BlockRef::LEN).unwrap_or_default())?;
                 self.add_live(r.segment, -i64::from(r.len))?;
                 self.segments.read(&r)?
             }
