@@ -32,15 +32,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backup_exec::restore::{BackupChoice, DescriptorRewrite};
 use backup_exec::{
-    BackupJobs, BackupSettings, JobStatus, LayerChoice, RestoreJobs, RestoreOptions,
-    RestoreSettings, RestoreSource, RestoreSpec, RestoreTargets,
+    BackupJobs, BackupSettings, JobStatus, LayerChoice, RestoreJobs, RestoreSettings,
 };
 use backup_format::{DescriptorId, Timestamp};
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
 use e2e::measure::{Meter, Run, each_entry, rss_mib};
-use e2e::{Fixture, RecordingIngest, USERS, row, value};
+use e2e::{Fixture, RecordingIngest, USERS, row, users_restore, value};
 use embedded_cluster::fingerprint::Fnv64;
 use embedded_cluster::{Cluster, ClusterConfig, keys};
 
@@ -173,7 +171,9 @@ impl Table {
         let ingest = Arc::new(RecordingIngest::new(self.fx.cluster.clone()));
         let jobs = RestoreJobs::new(self.fx.host(), ingest, RestoreSettings::default());
         let meter = Meter::start();
-        let r = rt.block_on(jobs.restore(restore_spec(&uri, new))).unwrap();
+        let mut spec = users_restore(&uri, new);
+        spec.options.encryption_passphrase = Some(PASSPHRASE.into());
+        let r = rt.block_on(jobs.restore(spec)).unwrap();
         let run = meter.stop(r.bytes);
         assert_eq!(r.status, JobStatus::Succeeded);
         assert_eq!(r.rows, self.rows, "rows restored");
@@ -234,32 +234,6 @@ impl Table {
             ));
         }
         lines
-    }
-}
-
-/// `RESTORE TABLE users FROM LATEST IN '<uri>'` as table `new`.
-fn restore_spec(uri: &str, new: DescriptorId) -> RestoreSpec {
-    let rewrite = DescriptorRewrite {
-        new_id: new,
-        ..DescriptorRewrite::default()
-    };
-    RestoreSpec {
-        description: format!("RESTORE TABLE users FROM LATEST IN '{uri}'"),
-        user: "root".into(),
-        source: RestoreSource {
-            collection: uri.into(),
-            locality_uris: Vec::new(),
-            incremental_location: None,
-            backup: BackupChoice::Latest,
-        },
-        as_of: None,
-        targets: RestoreTargets::Tables(vec![USERS]),
-        rewrites: [(USERS, rewrite)].into_iter().collect(),
-        index_spans: Vec::new(),
-        options: RestoreOptions {
-            encryption_passphrase: Some(PASSPHRASE.into()),
-            ..RestoreOptions::default()
-        },
     }
 }
 

@@ -22,13 +22,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use backup_exec::restore::{BackupChoice, DescriptorRewrite};
 use backup_exec::{
     BackupJobs, BackupSettings, HostError, IdRewrites, Ingest, KeyRewriter, LayerChoice,
-    RestoreJobs, RestoreOptions, RestoreSettings, RestoreSource, RestoreSpec, RestoreTargets,
+    RestoreJobs, RestoreSettings,
 };
 use backup_format::{Descriptor, DescriptorId, MvccEntry, Span};
-use e2e::{Fixture, USERS, row, value};
+use e2e::{Fixture, USERS, row, users_restore, value};
 use embedded_cluster::{Cluster, ClusterConfig};
 
 const VALUE_LEN: usize = 200;
@@ -103,28 +102,6 @@ fn load(fx: &Fixture, mib: usize) {
     }
 }
 
-fn spec(new: DescriptorId) -> RestoreSpec {
-    let rewrite = DescriptorRewrite {
-        new_id: new,
-        ..DescriptorRewrite::default()
-    };
-    RestoreSpec {
-        description: format!("RESTORE TABLE users FROM LATEST IN '{URI}'"),
-        user: "root".into(),
-        source: RestoreSource {
-            collection: URI.into(),
-            locality_uris: Vec::new(),
-            incremental_location: None,
-            backup: BackupChoice::Latest,
-        },
-        as_of: None,
-        targets: RestoreTargets::Tables(vec![USERS]),
-        rewrites: [(USERS, rewrite)].into_iter().collect(),
-        index_spans: Vec::new(),
-        options: RestoreOptions::default(),
-    }
-}
-
 fn restore(
     fx: &Fixture,
     rt: &tokio::runtime::Runtime,
@@ -143,7 +120,7 @@ fn restore(
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let start = Instant::now();
     let cpu_start = cpu_secs();
-    let r = rt.block_on(jobs.restore(spec(new))).unwrap();
+    let r = rt.block_on(jobs.restore(users_restore(URI, new))).unwrap();
     let secs = start.elapsed().as_secs_f64();
     let cpu = cpu_secs() - cpu_start;
     let growth = status_mib("VmHWM:") - before;

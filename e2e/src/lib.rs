@@ -411,6 +411,17 @@ pub fn users_orders_restore(
     }
 }
 
+/// The spec of `RESTORE TABLE users FROM LATEST IN '<uri>'`, restoring it as
+/// table `new` (callers add options such as the passphrase).
+pub fn users_restore(uri: &str, new: DescriptorId) -> backup_exec::RestoreSpec {
+    let mut spec = users_orders_restore(uri, None, new);
+    spec.description = format!("RESTORE TABLE users FROM LATEST IN '{uri}'");
+    spec.targets = backup_exec::RestoreTargets::Tables(vec![USERS]);
+    spec.rewrites.remove(&ORDERS);
+    spec.index_spans.clear();
+    spec
+}
+
 /// Every live row of `table` at `ts`, keyed under table id `as_id` (to
 /// compare a source table with its restored copy).
 pub fn rows_as(

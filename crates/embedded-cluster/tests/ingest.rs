@@ -3,7 +3,9 @@
 //! first key it collects, and abort clears them.
 #![allow(clippy::unwrap_used)]
 
-use backup_exec::{Clock, ExportRequest, Ingest, IntentPolicy, KvSource};
+mod support;
+
+use backup_exec::{Clock, Ingest};
 use backup_format::{MvccEntry, Span, Timestamp};
 use embedded_cluster::{Cluster, keys};
 
@@ -13,29 +15,9 @@ fn key(i: u32) -> Vec<u8> {
     keys::row_key(TABLE, 1, &i.to_be_bytes())
 }
 
-/// Every entry of `span` in `(start, end]`, through every range and resume key,
-/// in chunks of about `target` bytes.
+/// Every entry of `span` in `(start, end]`, in chunks of about 2,000 bytes.
 fn export(c: &Cluster, span: &Span, start: Timestamp, end: Timestamp, all: bool) -> Vec<MvccEntry> {
-    let mut out = Vec::new();
-    for info in KvSource::ranges(c, std::slice::from_ref(span)).unwrap() {
-        let mut req = ExportRequest {
-            span: info.span.clone(),
-            start_ts: start,
-            end_ts: end,
-            all_revisions: all,
-            intent_policy: IntentPolicy::FailFast,
-            target_bytes: 2_000,
-        };
-        loop {
-            let chunk = KvSource::export(c, info.leaseholder, &req).unwrap();
-            out.extend(chunk.entries);
-            match chunk.resume_key {
-                Some(k) => req.span.start = k,
-                None => break,
-            }
-        }
-    }
-    out
+    support::export_all(c, span, start, end, all, 2_000)
 }
 
 #[test]

@@ -7,10 +7,12 @@
 //! threshold.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use backup_exec::{Clock, ExportRequest, Ingest, IntentPolicy, KvSource};
+use backup_exec::{Clock, Ingest, IntentPolicy};
 use backup_format::{MvccEntry, Span, Timestamp};
 use embedded_cluster::{Cluster, keys};
 use proptest::prelude::*;
@@ -86,30 +88,9 @@ fn model_window(model: &Model, start: Timestamp, end: Timestamp) -> Vec<MvccEntr
     out
 }
 
-/// Every entry of the table in `(start, end]` through every range and resume
-/// key, in small chunks.
+/// Every entry of the table in `(start, end]`, in small chunks.
 fn export(c: &Cluster, start: Timestamp, end: Timestamp, all: bool) -> Vec<MvccEntry> {
-    let span = keys::table_span(TABLE);
-    let mut out = Vec::new();
-    for info in KvSource::ranges(c, std::slice::from_ref(&span)).unwrap() {
-        let mut req = ExportRequest {
-            span: info.span.clone(),
-            start_ts: start,
-            end_ts: end,
-            all_revisions: all,
-            intent_policy: IntentPolicy::FailFast,
-            target_bytes: 20_000,
-        };
-        loop {
-            let chunk = KvSource::export(c, info.leaseholder, &req).unwrap();
-            out.extend(chunk.entries);
-            match chunk.resume_key {
-                Some(k) => req.span.start = k,
-                None => break,
-            }
-        }
-    }
-    out
+    support::export_all(c, &keys::table_span(TABLE), start, end, all, 20_000)
 }
 
 fn apply(c: &Cluster, model: &mut Model, times: &mut Vec<Timestamp>, op: &Op) {

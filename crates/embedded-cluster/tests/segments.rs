@@ -7,7 +7,7 @@ use std::path::Path;
 
 use backup_exec::{Clock, Ingest, IntentPolicy};
 use backup_format::MvccEntry;
-use embedded_cluster::{Cluster, ClusterError, keys};
+use embedded_cluster::{Cluster, ClusterError, KeyValue, keys};
 
 const TABLE: u64 = 88;
 
@@ -23,6 +23,15 @@ fn load(c: &Cluster) {
         .collect();
     Ingest::ingest(c, batch).unwrap();
     c.sync().unwrap();
+}
+
+/// Every live row of the table now.
+fn live_rows(c: &Cluster) -> Result<Vec<KeyValue>, ClusterError> {
+    c.scan(
+        &keys::table_span(TABLE),
+        Clock::now(c),
+        IntentPolicy::FailFast,
+    )
 }
 
 fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -47,13 +56,7 @@ fn clearing_ingested_data_deletes_its_segment_files() {
     c.clear_spans(&[backup_format::Span::new(key(0), key(1_000))])
         .unwrap();
     assert_eq!(segment_files(dir.path()), files);
-    let rows = c
-        .scan(
-            &keys::table_span(TABLE),
-            Clock::now(&c),
-            IntentPolicy::FailFast,
-        )
-        .unwrap();
+    let rows = live_rows(&c).unwrap();
     assert_eq!(rows.len(), 2_000);
     assert_eq!(rows[0].0, key(1_000));
     // Clearing the rest gives the space back.
@@ -63,13 +66,7 @@ fn clearing_ingested_data_deletes_its_segment_files() {
     load(&c);
     drop(c);
     let c = Cluster::open_default(dir.path()).unwrap();
-    let rows = c
-        .scan(
-            &keys::table_span(TABLE),
-            Clock::now(&c),
-            IntentPolicy::FailFast,
-        )
-        .unwrap();
+    let rows = live_rows(&c).unwrap();
     assert_eq!(rows.len(), 3_000);
     assert_eq!(segment_files(dir.path()).len(), 1);
 }
@@ -85,13 +82,7 @@ fn a_segment_file_no_block_names_is_removed_when_the_store_opens() {
     std::fs::write(dir.path().join("segments").join("999.seg"), b"orphan").unwrap();
     let c = Cluster::open_default(dir.path()).unwrap();
     assert_eq!(segment_files(dir.path()), kept);
-    let rows = c
-        .scan(
-            &keys::table_span(TABLE),
-            Clock::now(&c),
-            IntentPolicy::FailFast,
-        )
-        .unwrap();
+    let rows = live_rows(&c).unwrap();
     assert_eq!(rows.len(), 3_000);
 }
 
@@ -106,13 +97,7 @@ fn a_damaged_segment_is_an_error_not_a_wrong_answer() {
     bytes[100_000] ^= 0x40;
     std::fs::write(&file, bytes).unwrap();
     let c = Cluster::open_default(dir.path()).unwrap();
-    let err = c
-        .scan(
-            &keys::table_span(TABLE),
-            Clock::now(&c),
-            IntentPolicy::FailFast,
-        )
-        .unwrap_err();
+    let err = live_rows(&c).unwrap_err();
     assert!(matches!(err, ClusterError::Corrupt(_)), "{err}");
     assert!(err.to_string().contains("checksum"), "{err}");
     // Keys in undamaged blocks still read.

@@ -43,3 +43,36 @@ pub fn column_values(r: &QueryResult, name: &str) -> Vec<Value> {
     let i = r.columns.iter().position(|(n, _)| n == name).unwrap();
     r.rows.iter().map(|row| row[i].clone()).collect()
 }
+
+/// Every entry of `span` in `(start, end]` through every range and resume
+/// key, in chunks of about `target` bytes.
+pub fn export_all(
+    c: &Cluster,
+    span: &backup_format::Span,
+    start: backup_format::Timestamp,
+    end: backup_format::Timestamp,
+    all_revisions: bool,
+    target: u64,
+) -> Vec<backup_format::MvccEntry> {
+    use backup_exec::{ExportRequest, IntentPolicy, KvSource};
+    let mut out = Vec::new();
+    for info in KvSource::ranges(c, std::slice::from_ref(span)).unwrap() {
+        let mut req = ExportRequest {
+            span: info.span.clone(),
+            start_ts: start,
+            end_ts: end,
+            all_revisions,
+            intent_policy: IntentPolicy::FailFast,
+            target_bytes: target,
+        };
+        loop {
+            let chunk = KvSource::export(c, info.leaseholder, &req).unwrap();
+            out.extend(chunk.entries);
+            match chunk.resume_key {
+                Some(k) => req.span.start = k,
+                None => break,
+            }
+        }
+    }
+    out
+}
