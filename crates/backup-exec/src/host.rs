@@ -302,6 +302,19 @@ pub trait KeyRewriter: Send + Sync {
     /// the map (the restore leaves it out).
     fn rewrite(&self, key: &[u8]) -> Option<Vec<u8>>;
 
+    /// Rewrites `key` in its own buffer (a restore calls this once per
+    /// restored row); `false`, leaving it unchanged, if the key belongs to no
+    /// object in the map. Default: through [`KeyRewriter::rewrite`].
+    fn rewrite_in_place(&self, key: &mut Vec<u8>) -> bool {
+        match self.rewrite(key) {
+            Some(new) => {
+                *key = new;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The span under the new ids, or `None` if its start belongs to no object
     /// in the map. A span must lie within one object's keys.
     fn rewrite_span(&self, span: &Span) -> Option<Span>;

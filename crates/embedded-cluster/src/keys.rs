@@ -223,6 +223,16 @@ impl KeyRewriter for TableKeyRewriter {
         Some(out)
     }
 
+    /// Overwrites the table id in place: ids are fixed-width, so the key
+    /// keeps its length and buffer.
+    fn rewrite_in_place(&self, key: &mut Vec<u8>) -> bool {
+        let Some(new_id) = table_of(key).and_then(|t| self.rewrites.get(&t)) else {
+            return false;
+        };
+        key[1..TABLE_PREFIX_LEN].copy_from_slice(&new_id.to_be_bytes());
+        true
+    }
+
     fn rewrite_span(&self, span: &Span) -> Option<Span> {
         let table = table_of(&span.start)?;
         let start = self.rewrite(&span.start)?;
@@ -251,6 +261,12 @@ mod tests {
             Some(row_key(107, 1, b"pk"))
         );
         assert_eq!(rw.rewrite(&row_key(53, 1, b"pk")), None);
+        let mut key = row_key(52, 1, b"pk");
+        assert!(rw.rewrite_in_place(&mut key));
+        assert_eq!(key, row_key(107, 1, b"pk"));
+        let mut other = row_key(53, 1, b"pk");
+        assert!(!rw.rewrite_in_place(&mut other));
+        assert_eq!(other, row_key(53, 1, b"pk"));
         assert_eq!(rw.rewrite(b"system"), None);
         assert_eq!(rw.rewrite_span(&table_span(52)), Some(table_span(107)));
         let inner = Span::new(row_key(52, 1, b"a"), row_key(52, 1, b"q"));

@@ -247,22 +247,32 @@ async fn merge(
             }
             Sink::Ingest(batch) => batch,
         };
-        if let Some(new_key) = ctx.rewriter.rewrite(&e.key) {
-            if ctx.index_spans.contains_key(&e.key) {
+        // The backed-up key decides later versions; the entry's own buffer
+        // takes the new key.
+        match &mut decided {
+            Some(d) => {
+                d.clear();
+                d.extend_from_slice(&e.key);
+            }
+            None => decided = Some(e.key.clone()),
+        }
+        let index_entry = ctx.index_spans.contains_key(&e.key);
+        let mut key = e.key;
+        if ctx.rewriter.rewrite_in_place(&mut key) {
+            if index_entry {
                 stats.index_entries += 1;
             } else {
                 stats.rows += 1;
             }
-            stats.bytes += (new_key.len() + value.len()) as u64;
+            stats.bytes += (key.len() + value.len()) as u64;
             batch
                 .push(MvccEntry {
-                    key: new_key,
+                    key,
                     ts: ctx.write_at,
                     value: Some(value),
                 })
                 .await?;
         }
-        decided = Some(e.key);
     }
     Ok(stats)
 }
