@@ -235,6 +235,18 @@ impl Segments {
     /// Reads the block `r` names, checking its length and crc32c.
     pub(crate) fn read(&self, r: &BlockRef) -> Result<Vec<u8>, ClusterError> {
         let file = self.file(r.segment, false)?;
+        // A damaged reference must not ask for more than the file holds.
+        let file_len = file
+            .metadata()
+            .map_err(|e| storage("reading a segment")(&e))?
+            .len();
+        if r.offset.saturating_add(u64::from(r.len)) > file_len {
+            return Err(ClusterError::Corrupt(format!(
+                "a block reference points past the end of segment {} ({} + {} > {file_len}); \
+                 restore the store from a backup",
+                r.segment, r.offset, r.len
+            )));
+        }
         let mut out = vec![0u8; r.len as usize];
         file.read_exact_at(&mut out, r.offset).map_err(|e| {
             ClusterError::Corrupt(format!(

@@ -105,4 +105,16 @@ fn a_damaged_segment_is_an_error_not_a_wrong_answer() {
         .get(&key(0), Clock::now(&c), IntentPolicy::FailFast)
         .unwrap();
     assert_eq!(first, Some(vec![0u8; 300]));
+    // A truncated segment is an error naming it, not a huge read.
+    drop(c);
+    let len = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let c = Cluster::open_default(dir.path()).unwrap();
+    let err = live_rows(&c).unwrap_err();
+    assert!(err.to_string().contains("past the end of segment"), "{err}");
 }
