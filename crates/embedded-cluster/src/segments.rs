@@ -242,21 +242,20 @@ impl Segments {
             .len();
         if r.offset.saturating_add(u64::from(r.len)) > file_len {
             return Err(ClusterError::Corrupt(format!(
-                "a block reference points past the end of segment {} ({} + {} > {file_len}); \
-                 restore the store from a backup",
+                "a block reference points past the end of segment {} ({} + {} > {file_len})",
                 r.segment, r.offset, r.len
             )));
         }
         let mut out = vec![0u8; r.len as usize];
         file.read_exact_at(&mut out, r.offset).map_err(|e| {
             ClusterError::Corrupt(format!(
-                "segment {} cannot be read at {} ({e}); restore the store from a backup",
+                "segment {} cannot be read at {} ({e})",
                 r.segment, r.offset
             ))
         })?;
         if crc32c::crc32c(&out) != r.crc {
             return Err(ClusterError::Corrupt(format!(
-                "a block of segment {} at {} fails its checksum; restore the store from a backup",
+                "a block of segment {} at {} fails its checksum",
                 r.segment, r.offset
             )));
         }
@@ -395,9 +394,7 @@ impl Segments {
                 if create {
                     storage("creating a segment")(&e)
                 } else {
-                    ClusterError::Corrupt(format!(
-                        "segment {id} is missing ({e}); restore the store from a backup"
-                    ))
+                    ClusterError::Corrupt(format!("segment {id} is missing ({e})"))
                 }
             })?;
         let file = Arc::new(file);
