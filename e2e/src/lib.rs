@@ -14,6 +14,7 @@
 
 mod jobstore;
 pub mod measure;
+pub mod sql;
 
 use std::collections::BTreeMap;
 use std::io::Cursor;

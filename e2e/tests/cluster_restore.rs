@@ -10,31 +10,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use backup_exec::Catalog;
+use e2e::sql::{collection_uri as uri, err, exec};
 use embedded_cluster::catalog::zone_config;
-use embedded_cluster::{Cluster, QueryResult, Session, Value};
-
-fn exec(s: &mut Session, sql: &str) -> QueryResult {
-    match s.execute(sql) {
-        Ok(r) => r,
-        Err(e) => panic!("{sql}: {e}"),
-    }
-}
-
-fn err(s: &mut Session, sql: &str) -> String {
-    match s.execute(sql) {
-        Ok(r) => panic!("{sql} succeeded: {r:?}"),
-        Err(e) => e.to_string(),
-    }
-}
+use embedded_cluster::{Cluster, Session, Value};
 
 fn open(dir: &Path) -> Cluster {
     let c = Cluster::open_default(dir).unwrap();
     c.enable_backup_statements().unwrap();
     c
-}
-
-fn uri(dir: &Path) -> String {
-    format!("file://{}", dir.join("collection").display())
 }
 
 fn table_id(c: &Cluster, name: &str) -> u64 {

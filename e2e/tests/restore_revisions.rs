@@ -19,26 +19,9 @@ use backup_exec::{Catalog, RestoreSource, verify_backup};
 use backup_format::manifest::REVISIONS_SIDE_FILE;
 use backup_format::{Descriptor, DescriptorKind, Timestamp};
 use backup_storage::StorageContext;
+use e2e::sql::{collection_uri as uri, err, exec};
 use embedded_cluster::catalog::SYSTEM_DATABASE_ID;
 use embedded_cluster::{Cluster, QueryResult, Session, Value};
-
-fn exec(s: &mut Session, sql: &str) -> QueryResult {
-    match s.execute(sql) {
-        Ok(r) => r,
-        Err(e) => panic!("{sql}: {e}"),
-    }
-}
-
-fn err(s: &mut Session, sql: &str) -> String {
-    match s.execute(sql) {
-        Ok(r) => panic!("{sql} succeeded: {r:?}"),
-        Err(e) => e.to_string(),
-    }
-}
-
-fn uri(dir: &Path) -> String {
-    format!("file://{}", dir.join("collection").display())
-}
 
 /// The tables of database `db` as of `at`: name -> descriptor.
 fn tables(c: &Cluster, db: &str, at: Timestamp) -> BTreeMap<String, Descriptor> {
