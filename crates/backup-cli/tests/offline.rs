@@ -4,19 +4,26 @@ mod support;
 
 use support::{cli, files_ending, sql, store_with_backup};
 
-#[test]
-fn verify_passes_a_good_backup_and_names_a_data_file_with_a_flipped_byte() {
+/// A store whose collection `nodelocal://1/b` holds a full backup of the
+/// `bank` database and one incremental on top of it.
+fn store_with_incremental() -> tempfile::TempDir {
     let dir = store_with_backup("b", "");
-    let s = dir.path();
-    let store = s.to_str().expect("utf-8");
     sql(
-        s,
+        dir.path(),
         &[
             "INSERT INTO bank.t VALUES (4, 'd')",
             "BACKUP DATABASE bank INTO LATEST IN 'nodelocal://1/b'",
         ],
     )
     .ok();
+    dir
+}
+
+#[test]
+fn verify_passes_a_good_backup_and_names_a_data_file_with_a_flipped_byte() {
+    let dir = store_with_incremental();
+    let s = dir.path();
+    let store = s.to_str().expect("utf-8");
     let good = cli(&["verify", "nodelocal://1/b", "--store", store]).ok();
     assert!(good.stdout.contains("2 layer(s)"), "{}", good.stdout);
     assert!(
@@ -173,17 +180,9 @@ fn offline_commands_say_what_to_do_with_a_nodelocal_uri_and_no_store() {
 
 #[test]
 fn verify_names_a_corrupt_side_file_of_an_incremental() {
-    let dir = store_with_backup("b", "");
+    let dir = store_with_incremental();
     let s = dir.path();
     let store = s.to_str().expect("utf-8");
-    sql(
-        s,
-        &[
-            "INSERT INTO bank.t VALUES (4, 'd')",
-            "BACKUP DATABASE bank INTO LATEST IN 'nodelocal://1/b'",
-        ],
-    )
-    .ok();
     let collection = s.join("nodes").join("1").join("b");
     let side: Vec<_> = files_ending(&collection, "BACKUP_METADATA-FILES")
         .into_iter()
