@@ -98,6 +98,9 @@ struct Table {
     collection: Option<String>,
     next_id: DescriptorId,
     verified: Option<(u64, u64)>,
+    /// Seconds the first clearing of a restored table took (what the
+    /// cleanup of a failed or canceled restore does).
+    cleared_in: Option<f64>,
 }
 
 impl Table {
@@ -128,6 +131,7 @@ impl Table {
             collection: None,
             next_id: FIRST_NEW_ID,
             verified: None,
+            cleared_in: None,
         }
     }
 
@@ -189,10 +193,13 @@ impl Table {
             );
             self.verified = Some(restored);
         }
+        let clearing = std::time::Instant::now();
         self.fx
             .cluster
             .clear_spans(&[keys::table_span(new)])
             .unwrap();
+        self.cleared_in
+            .get_or_insert(clearing.elapsed().as_secs_f64());
         Duration::from_secs_f64(run.wall)
     }
 
@@ -231,6 +238,11 @@ impl Table {
         if let Some((rows, hash)) = self.verified {
             lines.push(format!(
                 "restore verified: {rows} rows, digest {hash:016x} equal to the source table's"
+            ));
+        }
+        if let Some(secs) = self.cleared_in {
+            lines.push(format!(
+                "clearing a restored table (the cleanup of a failed restore): {secs:.3} s"
             ));
         }
         lines

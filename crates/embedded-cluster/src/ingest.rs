@@ -56,6 +56,9 @@ const BLOCK_SLACK: usize = 4 << 10;
 /// Engine keys removed per write transaction when clearing spans.
 const CLEAR_BATCH: usize = 50_000;
 
+/// Ingested blocks removed per write transaction when clearing spans.
+const CLEAR_BLOCKS: usize = 4_096;
+
 impl Cluster {
     /// Writes `batch` in one engine transaction, each entry at its own
     /// timestamp. The commit is lazy: visible at once, durable after the next
@@ -137,6 +140,12 @@ impl Cluster {
         let mut removed = 0u64;
         for span in spans.iter().filter(|s| !s.is_empty()) {
             let mut tables = BTreeSet::new();
+            // Blocks of table keys go whole, without reading them: their
+            // only time-index entries are runs, which `clear_runs` below
+            // handles for spans of fewer than 64 tables.
+            if keys::tables_in(span).is_some_and(|t| t.end() - t.start() < 64) {
+                removed += self.clear_blocks(span)?;
+            }
             loop {
                 let batch = self.versions_in(span, CLEAR_BATCH)?;
                 if batch.is_empty() {
@@ -172,6 +181,22 @@ impl Cluster {
         }
         self.drop_unused_segments()?;
         Ok(removed)
+    }
+
+    /// Removes every ingested block entry in `span`, a durable write per
+    /// [`CLEAR_BLOCKS`] blocks; returns the versions removed.
+    fn clear_blocks(&self, span: &Span) -> Result<u64, ClusterError> {
+        let (lo, hi) = (keys::escaped(&span.start), keys::escaped(&span.end));
+        let mut removed = 0;
+        loop {
+            let (n, more) = self.write(|tx| {
+                VersionsMut::open(tx, &self.inner.segments)?.clear_blocks(&lo, &hi, CLEAR_BLOCKS)
+            })?;
+            removed += n;
+            if !more {
+                return Ok(removed);
+            }
+        }
     }
 
     /// Removes the ingested-run entries of `tables` whose runs start in `span`.

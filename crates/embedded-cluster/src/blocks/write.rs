@@ -134,6 +134,60 @@ impl<'tx> VersionsMut<'tx> {
         Ok(())
     }
 
+    /// Removes the block entries in `[lo, hi)` (engine keys), at most
+    /// `limit` blocks: a block wholly inside goes without being read, a block
+    /// the bounds cut is rewritten without its entries inside. Returns the
+    /// entries removed, and whether blocks may be left in the span.
+    pub(crate) fn clear_blocks(
+        &mut self,
+        lo: &[u8],
+        hi: &[u8],
+        limit: usize,
+    ) -> Result<(u64, bool), ClusterError> {
+        let mut removed = 0;
+        for _ in 0..limit {
+            // The first block whose last key is at or above `lo` (B1: the
+            // only candidate for entries at `lo`).
+            let (last, whole, entries) = {
+                let Some(item) = self.blocks.range(lo..).map_err(read_error)?.next() else {
+                    return Ok((removed, false));
+                };
+                let (k, value) = item.map_err(read_error)?;
+                let stored = StoredBlock::new(value)?;
+                if stored.first_key()? >= hi {
+                    return Ok((removed, false));
+                }
+                let whole = stored.first_key()? >= lo && k.value() < hi;
+                if !whole {
+                    // Cut by a bound: done if none of its entries is inside
+                    // (then no other block is, by B1).
+                    let block = stored.block(self.segments)?;
+                    let at = block.seek(lo)?;
+                    if at >= block.len() || block.entry(at)?.0 >= hi {
+                        return Ok((removed, false));
+                    }
+                }
+                (k.value().to_vec(), whole, stored.len()? as u64)
+            };
+            if whole {
+                let old = self
+                    .blocks
+                    .remove(last.as_slice())
+                    .map_err(|e| storage("clearing an ingested block")(&e))?
+                    .map(|v| v.value().to_vec())
+                    .unwrap_or_default();
+                if old.first() == Some(&EXTERNAL) {
+                    let r = BlockRef::decode(old.get(1..1 + BlockRef::LEN).unwrap_or_default())?;
+                    self.add_live(r.segment, -i64::from(r.len))?;
+                }
+                removed += entries;
+            } else {
+                removed += self.rewrite_block(&last, |k| k < lo || k >= hi)?;
+            }
+        }
+        Ok((removed, true))
+    }
+
     /// Rewrites the block keyed `last` with only the entries `keep` accepts,
     /// inline (deleting it if none is left; a block in a segment stops
     /// counting there); returns how many entries were dropped.
