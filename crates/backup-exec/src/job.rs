@@ -164,6 +164,39 @@ pub trait JobStore: Send + Sync {
     fn list(&self) -> Result<Vec<JobRecord>, HostError>;
 }
 
+/// Marks job `id`, which must be a `kind` job that is paused (or running
+/// with no process running it), as running again and returns its payload:
+/// the first step of resuming a backup or a restore.
+pub(crate) fn mark_resumed(
+    jobs: &dyn JobStore,
+    id: JobId,
+    kind: JobKind,
+) -> Result<Vec<u8>, HostError> {
+    let mut payload = Vec::new();
+    jobs.update(id, &mut |r| {
+        if r.kind != kind {
+            return Err(HostError::Invalid(format!(
+                "job {id} is not a {}",
+                kind.as_str().to_lowercase()
+            )));
+        }
+        match r.status {
+            JobStatus::Paused | JobStatus::Running | JobStatus::PauseRequested => {}
+            s => {
+                return Err(HostError::Invalid(format!(
+                    "job {id} is {}: only a paused job can be resumed",
+                    s.as_str()
+                )));
+            }
+        }
+        r.status = JobStatus::Running;
+        r.error = None;
+        payload = r.payload.clone();
+        Ok(())
+    })?;
+    Ok(payload)
+}
+
 /// What a finished, stopped or detached backup or restore reports: the
 /// columns of the BACKUP and RESTORE statements' result.
 #[derive(Clone, PartialEq, Debug)]
@@ -193,5 +226,48 @@ impl JobResult {
             index_entries: 0,
             bytes: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::MemoryJobStore;
+
+    #[test]
+    fn only_a_paused_job_of_the_asked_kind_is_marked_resumed() {
+        let store = MemoryJobStore::default();
+        let mut record = JobRecord::started(
+            JobKind::Restore,
+            "RESTORE".into(),
+            "root".into(),
+            Timestamp::from_wall(1),
+            b"spec".to_vec(),
+        );
+        record.status = JobStatus::Paused;
+        record.error = Some("paused after retries".into());
+        let id = store.create(&record).unwrap();
+        let before = store.get(id).unwrap().unwrap();
+
+        // The wrong kind, and the job is left as it was.
+        let e = mark_resumed(&store, id, JobKind::Backup).unwrap_err();
+        assert!(e.to_string().contains("not a backup"), "{e}");
+        assert_eq!(store.get(id).unwrap().unwrap(), before);
+
+        let payload = mark_resumed(&store, id, JobKind::Restore).unwrap();
+        assert_eq!(payload, b"spec");
+        let after = store.get(id).unwrap().unwrap();
+        assert_eq!(after.status, JobStatus::Running);
+        assert_eq!(after.error, None);
+
+        // A finished job is not resumed.
+        store
+            .update(id, &mut |r| {
+                r.status = JobStatus::Succeeded;
+                Ok(())
+            })
+            .unwrap();
+        let e = mark_resumed(&store, id, JobKind::Restore).unwrap_err();
+        assert!(e.to_string().contains("only a paused job"), "{e}");
     }
 }

@@ -17,6 +17,7 @@ use crate::backup::{
 };
 use crate::error::ExecError;
 use crate::host::{HostError, JobId, JobKind, JobRecord, JobResult, JobStatus};
+use crate::job::mark_resumed;
 use crate::progress::{NoProgress, ProgressEvent, ProgressListener};
 use crate::settings::BackupSettings;
 
@@ -72,23 +73,8 @@ impl BackupJobs {
         if !self.tasks.settle(id, self.job(id)?.status).await {
             return Err(state_error(id, JobStatus::Running, "it is already running"));
         }
-        let mut spec = None;
-        self.host.jobs.update(id, &mut |r| {
-            match r.status {
-                JobStatus::Paused | JobStatus::Running | JobStatus::PauseRequested => {}
-                s => {
-                    return Err(HostError::Invalid(format!(
-                        "job {id} is {}: only a paused job can be resumed",
-                        s.as_str()
-                    )));
-                }
-            }
-            r.status = JobStatus::Running;
-            r.error = None;
-            spec = Some(r.payload.clone());
-            Ok(())
-        })?;
-        let spec = decode_spec(&spec.unwrap_or_default())?;
+        let payload = mark_resumed(self.host.jobs.as_ref(), id, JobKind::Backup)?;
+        let spec = decode_spec(&payload)?;
         self.status_event(id, JobStatus::Running);
         self.start(id, spec).await
     }

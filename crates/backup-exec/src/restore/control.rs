@@ -18,6 +18,7 @@ use super::spec::{RestoreResult, RestoreSettings, RestoreSpec};
 use crate::backup::{Host, JobControl};
 use crate::error::ExecError;
 use crate::host::{HostError, Ingest, JobId, JobKind, JobRecord, JobResult, JobStatus};
+use crate::job::mark_resumed;
 use crate::jobs::{Tasks, state_error};
 
 pub(super) type Outcome = Result<RestoreResult, ExecError>;
@@ -64,25 +65,7 @@ impl RestoreJobs {
         if !self.tasks.settle(id, self.job(id)?.status).await {
             return Err(state_error(id, JobStatus::Running, "it is already running"));
         }
-        let mut payload = Vec::new();
-        self.host.jobs.update(id, &mut |r| {
-            if r.kind != JobKind::Restore {
-                return Err(HostError::Invalid(format!("job {id} is not a restore")));
-            }
-            match r.status {
-                JobStatus::Paused | JobStatus::Running | JobStatus::PauseRequested => {}
-                s => {
-                    return Err(HostError::Invalid(format!(
-                        "job {id} is {}: only a paused job can be resumed",
-                        s.as_str()
-                    )));
-                }
-            }
-            r.status = JobStatus::Running;
-            r.error = None;
-            payload = r.payload.clone();
-            Ok(())
-        })?;
+        let payload = mark_resumed(self.host.jobs.as_ref(), id, JobKind::Restore)?;
         let mut spec = decode_spec(&payload)?;
         spec.options.detached = false;
         self.start(id, spec).await
