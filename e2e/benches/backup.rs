@@ -163,11 +163,7 @@ fn alt_settings(base: &BackupSettings) -> (BackupSettings, String) {
 }
 
 fn bench(c: &mut Criterion) {
-    let sizes: Vec<usize> = std::env::var("BACKUP_BENCH_SIZES")
-        .unwrap_or_else(|_| "32,128".into())
-        .split(',')
-        .map(|v| v.trim().parse().unwrap())
-        .collect();
+    let sizes = e2e::measure::sizes_mib("BACKUP_BENCH_SIZES", "32,128");
     let rt = tokio::runtime::Runtime::new().unwrap();
     // How many ranges (64 MiB each by default) the table spans bounds how
     // many export workers are busy at once: at most that many, at most

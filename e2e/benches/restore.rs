@@ -49,11 +49,7 @@ const COLLECTIONS: &str = "restore-bench";
 const FIRST_NEW_ID: DescriptorId = 1000;
 
 fn bench(c: &mut Criterion) {
-    let sizes: Vec<usize> = std::env::var("RESTORE_BENCH_SIZES")
-        .unwrap_or_else(|_| "32,128".into())
-        .split(',')
-        .map(|v| v.trim().parse().unwrap())
-        .collect();
+    let sizes = e2e::measure::sizes_mib("RESTORE_BENCH_SIZES", "32,128");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut group = c.benchmark_group("restore");
     group

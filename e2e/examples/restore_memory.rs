@@ -135,11 +135,7 @@ fn restore(
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::var("RESTORE_MEM_SIZES")
-        .unwrap_or_else(|_| "64,256".into())
-        .split(',')
-        .map(|v| v.trim().parse().unwrap())
-        .collect();
+    let sizes = e2e::measure::sizes_mib("RESTORE_MEM_SIZES", "64,256");
     let rt = tokio::runtime::Runtime::new().unwrap();
     for mib in sizes {
         let dir = tempfile::tempdir().unwrap();

@@ -149,3 +149,22 @@ pub fn each_entry(
     }
     Ok(count)
 }
+
+/// Table sizes in MiB from the comma-separated environment variable `var`
+/// (`default` when unset), for the benchmarks and examples.
+///
+/// # Panics
+/// On a size that is not a number: these are measuring tools, and a typo
+/// should stop the run rather than measure something else.
+#[allow(clippy::unwrap_used)]
+pub fn sizes_mib(var: &str, default: &str) -> Vec<usize> {
+    std::env::var(var)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{var}: {v:?} is not a size in MiB"))
+        })
+        .collect()
+}
