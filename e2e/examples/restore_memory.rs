@@ -23,10 +23,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use backup_exec::{
-    BackupJobs, BackupSettings, HostError, IdRewrites, Ingest, KeyRewriter, LayerChoice,
-    RestoreJobs, RestoreSettings,
+    BackupJobs, BackupSettings, HostError, IdRewrites, Ingest, IngestBatch, KeyRewriter,
+    LayerChoice, RestoreJobs, RestoreSettings,
 };
-use backup_format::{Descriptor, DescriptorId, MvccEntry, Span};
+use backup_format::{Descriptor, DescriptorId, Span};
 use e2e::{Fixture, USERS, row, users_restore, value};
 use embedded_cluster::{Cluster, ClusterConfig};
 
@@ -44,9 +44,9 @@ impl Ingest for Target {
     fn key_rewriter(&self, rewrites: &IdRewrites) -> Result<Box<dyn KeyRewriter>, HostError> {
         self.cluster.key_rewriter(rewrites)
     }
-    fn ingest(&self, batch: Vec<MvccEntry>) -> Result<(), HostError> {
-        let bytes: usize = batch.iter().map(MvccEntry::size).sum();
-        self.largest_batch.fetch_max(bytes, Ordering::Relaxed);
+    fn ingest(&self, batch: IngestBatch) -> Result<(), HostError> {
+        self.largest_batch
+            .fetch_max(batch.size(), Ordering::Relaxed);
         if self.discard {
             return Ok(());
         }

@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex};
 use backup_exec::testing::StaticCatalog;
 use backup_exec::{
     BackupSpec, Destination, ExportChunk, ExportError, ExportRequest, Host, HostError, IdRewrites,
-    Ingest, IntentPolicy, KeyRewriter, KvSource, LayerChoice, NodeId, NodeInfo, RangeInfo,
-    StorageOpener,
+    Ingest, IngestBatch, IntentPolicy, KeyRewriter, KvSource, LayerChoice, NodeId, NodeInfo,
+    RangeInfo, StorageOpener,
 };
 use backup_format::datafile::DataFileReader;
 use backup_format::manifest::{BackupFile, Manifest, SideFileReader};
@@ -474,7 +474,7 @@ impl Ingest for RecordingIngest {
     fn key_rewriter(&self, rewrites: &IdRewrites) -> Result<Box<dyn KeyRewriter>, HostError> {
         self.cluster.key_rewriter(rewrites)
     }
-    fn ingest(&self, batch: Vec<MvccEntry>) -> Result<(), HostError> {
+    fn ingest(&self, batch: IngestBatch) -> Result<(), HostError> {
         Ingest::ingest(&self.cluster, batch)
     }
     fn sync(&self) -> Result<(), HostError> {

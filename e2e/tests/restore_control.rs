@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use backup_exec::restore::testing::Gate;
 use backup_exec::{
-    BackupJobs, BackupSettings, ExecError, HostError, IdRewrites, Ingest, JobStatus, KeyRewriter,
-    LayerChoice, RestoreJobs, RestoreSettings,
+    BackupJobs, BackupSettings, ExecError, HostError, IdRewrites, Ingest, IngestBatch, JobStatus,
+    KeyRewriter, LayerChoice, RestoreJobs, RestoreSettings,
 };
-use backup_format::{Descriptor, DescriptorId, MvccEntry, Span, Timestamp};
+use backup_format::{Descriptor, DescriptorId, Span, Timestamp};
 use e2e::{Fixture, ORDERS, USERS, rows_as, users_orders_restore};
 use embedded_cluster::{Cluster, ClusterConfig};
 
@@ -30,7 +30,7 @@ impl Ingest for GatedIngest {
     fn key_rewriter(&self, rewrites: &IdRewrites) -> Result<Box<dyn KeyRewriter>, HostError> {
         self.cluster.key_rewriter(rewrites)
     }
-    fn ingest(&self, batch: Vec<MvccEntry>) -> Result<(), HostError> {
+    fn ingest(&self, batch: IngestBatch) -> Result<(), HostError> {
         self.gate.pass();
         self.batches.fetch_add(1, Ordering::Relaxed);
         Ingest::ingest(&self.cluster, batch)

@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
+pub use crate::batch::IngestBatch;
 pub use crate::job::{JobId, JobKind, JobRecord, JobResult, JobStatus, JobStore};
 use backup_format::manifest::DescriptorRevision;
 use backup_format::{Descriptor, DescriptorId, MvccEntry, Span, Timestamp};
@@ -335,8 +336,9 @@ pub trait Ingest: Send + Sync {
     /// row). Each entry is written at exactly its own `ts`: the restore job sets
     /// every entry's `ts` to one write timestamp taken from [`Clock::now`] when it
     /// starts, so restored data is above every GC threshold and later
-    /// incremental backups see it. May be called from several threads at once.
-    fn ingest(&self, batch: Vec<MvccEntry>) -> Result<(), HostError>;
+    /// incremental backups see it. A restore's batches come in MVCC order.
+    /// May be called from several threads at once.
+    fn ingest(&self, batch: IngestBatch) -> Result<(), HostError>;
 
     /// Makes every batch ingested so far durable. The restore job calls it
     /// once a work unit's batches are all ingested, before its checkpoint

@@ -43,6 +43,7 @@
 //! `tests/backup.rs` for a complete example on an in-memory host.
 
 pub mod backup;
+mod batch;
 mod codec;
 mod error;
 pub mod host;
@@ -59,6 +60,7 @@ pub mod verify;
 pub use backup::{
     BackupResult, BackupSpec, Checkpoint, Destination, Host, LayerChoice, StorageOpener,
 };
+pub use batch::IngestBatch;
 pub use error::ExecError;
 pub use host::{
     Catalog, Clock, ExportChunk, ExportError, ExportRequest, HostError, IdRewrites, Ingest,

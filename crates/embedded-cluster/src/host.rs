@@ -3,13 +3,13 @@
 //! is in `catalog`).
 
 use backup_exec::{
-    Clock, ExportChunk, ExportError, ExportRequest, HostError, IdRewrites, Ingest, KeyRewriter,
-    KvSource, NodeId, NodeInfo, ProtectionId, Protector, RangeInfo,
+    Clock, ExportChunk, ExportError, ExportRequest, HostError, IdRewrites, Ingest, IngestBatch,
+    KeyRewriter, KvSource, NodeId, NodeInfo, ProtectionId, Protector, RangeInfo,
 };
 use std::collections::BTreeSet;
 
 use backup_exec::host::SystemRows;
-use backup_format::{Descriptor, DescriptorId, MvccEntry, Span, Timestamp};
+use backup_format::{Descriptor, DescriptorId, Span, Timestamp};
 
 use crate::cluster::Cluster;
 use crate::keys::TableKeyRewriter;
@@ -76,7 +76,7 @@ impl Ingest for Cluster {
     }
 
     /// Bulk ingest with a lazy commit (see [`Cluster::ingest`]).
-    fn ingest(&self, batch: Vec<MvccEntry>) -> Result<(), HostError> {
+    fn ingest(&self, batch: IngestBatch) -> Result<(), HostError> {
         Ok(Cluster::ingest(self, batch)?)
     }
 

@@ -40,7 +40,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 
-use backup_format::{KEY_MAX, MvccEntry, Span, Timestamp};
+use backup_exec::IngestBatch;
+use backup_format::{KEY_MAX, Span, Timestamp};
 use redb::{ReadableTable, WriteTransaction};
 
 use crate::blocks::{BLOCK_TARGET, Block, BlockBuilder, Versions, VersionsMut};
@@ -59,42 +60,46 @@ const CLEAR_BATCH: usize = 50_000;
 /// Ingested blocks removed per write transaction when clearing spans.
 const CLEAR_BLOCKS: usize = 4_096;
 
+/// What a run of a batch is written at: its table and timestamp.
+type RunAt = (u64, Timestamp);
+
+/// A run's first and last key.
+type RunKeys<'a> = (&'a [u8], &'a [u8]);
+
 impl Cluster {
     /// Writes `batch` in one engine transaction, each entry at its own
     /// timestamp. The commit is lazy: visible at once, durable after the next
     /// [`Cluster::sync`] (or any other write, all of which are durable).
-    pub fn ingest(&self, mut batch: Vec<MvccEntry>) -> Result<(), ClusterError> {
+    pub fn ingest(&self, batch: impl Into<IngestBatch>) -> Result<(), ClusterError> {
+        let mut batch = batch.into();
         if batch.is_empty() {
             return Ok(());
         }
         if let Some(bad) = batch
             .iter()
-            .find(|e| e.key.is_empty() || e.key.as_slice() >= KEY_MAX || e.ts.is_zero())
+            .find(|e| e.key.is_empty() || e.key >= KEY_MAX || e.ts.is_zero())
         {
             return Err(ClusterError::Invalid(format!(
                 "cannot ingest key {} at {}: keys must be non-empty and below KEY_MAX, \
                  timestamps above zero",
-                backup_format::PrettyKey(&bad.key),
+                backup_format::PrettyKey(bad.key),
                 bad.ts
             )));
         }
         // A restore's batches come sorted: checking is cheaper than sorting.
-        if !batch.is_sorted_by(|a, b| a.mvcc_cmp(b).is_le()) {
-            batch.sort_unstable_by(|a, b| a.mvcc_cmp(b));
+        if !batch.is_sorted() {
+            batch.sort();
         }
         // A version given twice is written once (a block holds each engine key once).
-        batch.dedup_by(|a, b| a.key == b.key && a.ts == b.ts);
-        let mut tables: Vec<u64> = batch
-            .iter()
-            .filter_map(|e| keys::table_of(&e.key))
-            .collect();
+        batch.dedup_versions();
+        let mut tables: Vec<u64> = batch.iter().filter_map(|e| keys::table_of(e.key)).collect();
         tables.dedup();
         self.ensure_table_splits(tables)?;
         // Keep the clock above every ingested timestamp.
         if let Some(max) = batch.iter().map(|e| e.ts).max() {
             self.inner.clock.observe(max)?;
         }
-        let (encoded, written) = EncodedBatch::new(batch);
+        let encoded = EncodedBatch::new(&batch);
         // The blocks' bytes go to a segment outside the engine's writer; only
         // their references are written under it.
         let segments = &self.inner.segments;
@@ -103,7 +108,7 @@ impl Cluster {
         segments.committed(segment);
         committed?;
         drop(encoded);
-        self.note_written(written.iter().map(|(k, size)| (k.as_slice(), *size)))
+        self.note_written(batch.iter().map(|e| (e.key, e.size() as u64 + 3)))
     }
 
     /// Makes every ingest so far durable: one durable commit, which persists
@@ -276,25 +281,22 @@ struct EncodedBatch {
 
 impl EncodedBatch {
     /// Encodes `batch`, which is sorted in MVCC order (so in engine-key
-    /// order) without duplicates, dropping each value once copied; returns the
-    /// encoding and each entry's key with its size for range sizing.
+    /// order) without duplicates.
     ///
     /// Table keys get one time-index entry per (table, timestamp) of the
     /// batch, naming the run of keys from the first to the last written at
     /// that timestamp (its value is the run's exclusive end; export reads the
     /// run's versions at that timestamp). Other keys get one entry per version,
     /// as ordinary writes do.
-    fn new(batch: Vec<MvccEntry>) -> (EncodedBatch, Vec<(Vec<u8>, u64)>) {
+    fn new(batch: &IngestBatch) -> EncodedBatch {
         let mut blocks = Vec::new();
         let mut block = BlockBuilder::with_capacity(BLOCK_TARGET + BLOCK_SLACK);
-        let mut written = Vec::with_capacity(batch.len());
-        let mut runs: BTreeMap<(u64, Timestamp), (usize, usize)> = BTreeMap::new();
+        let mut runs: BTreeMap<RunAt, RunKeys<'_>> = BTreeMap::new();
         let mut single = Vec::new();
-        // The run being extended: (table, ts), first and last entry.
-        let mut run: Option<((u64, Timestamp), usize, usize)> = None;
-        for (i, e) in batch.into_iter().enumerate() {
-            let size = e.size() as u64 + 3;
-            block.push_version(&e.key, e.ts, e.value.as_deref());
+        // The run being extended: (table, ts), first and last key.
+        let mut run: Option<(RunAt, &[u8], &[u8])> = None;
+        for e in batch.iter() {
+            block.push_version(e.key, e.ts, e.value);
             if block.size() >= BLOCK_TARGET {
                 let full = std::mem::replace(
                     &mut block,
@@ -302,19 +304,19 @@ impl EncodedBatch {
                 );
                 blocks.push(full.finish());
             }
-            match keys::table_of(&e.key) {
+            match keys::table_of(e.key) {
                 // Most entries continue the previous entry's run.
                 Some(table) => match &mut run {
-                    Some((at, _, last)) if *at == (table, e.ts) => *last = i,
+                    Some((at, _, last)) if *at == (table, e.ts) => *last = e.key,
                     _ => {
-                        if let Some((at, first, last)) = run.replace(((table, e.ts), i, i)) {
+                        if let Some((at, first, last)) = run.replace(((table, e.ts), e.key, e.key))
+                        {
                             note_run(&mut runs, at, first, last);
                         }
                     }
                 },
-                None => single.push((i, e.ts)),
+                None => single.push((e.key, e.ts)),
             }
-            written.push((e.key, size));
         }
         if !block.is_empty() {
             blocks.push(block.finish());
@@ -326,25 +328,24 @@ impl EncodedBatch {
         let mut index = Vec::with_capacity(runs.len() + single.len());
         for ((_, ts), (first, last)) in runs {
             let start = index_bytes.len();
-            keys::push_time_index_key(&mut index_bytes, &written[first].0, ts);
+            keys::push_time_index_key(&mut index_bytes, first, ts);
             let key_len = index_bytes.len() - start;
-            index_bytes.extend_from_slice(&written[last].0);
+            index_bytes.extend_from_slice(last);
             index_bytes.push(0);
             index.push((start, key_len, index_bytes.len() - start - key_len));
         }
-        for (i, ts) in single {
+        for (key, ts) in single {
             let start = index_bytes.len();
-            keys::push_time_index_key(&mut index_bytes, &written[i].0, ts);
+            keys::push_time_index_key(&mut index_bytes, key, ts);
             index.push((start, index_bytes.len() - start, 0));
         }
         index
             .sort_unstable_by(|a, b| index_bytes[a.0..a.0 + a.1].cmp(&index_bytes[b.0..b.0 + b.1]));
-        let encoded = EncodedBatch {
+        EncodedBatch {
             blocks,
             index_bytes,
             index,
-        };
-        (encoded, written)
+        }
     }
 
     /// Inserts the blocks (or, where versions or blocks already lie in the
@@ -428,13 +429,13 @@ fn keep_run_tail(
     Ok(())
 }
 
-/// Records that entries `first..=last` of a sorted batch belong to the run of
+/// Records that the keys `first..=last` of a sorted batch belong to the run of
 /// `at` (a run may be met in pieces when another timestamp interleaves).
-fn note_run(
-    runs: &mut BTreeMap<(u64, Timestamp), (usize, usize)>,
-    at: (u64, Timestamp),
-    first: usize,
-    last: usize,
+fn note_run<'a>(
+    runs: &mut BTreeMap<RunAt, RunKeys<'a>>,
+    at: RunAt,
+    first: &'a [u8],
+    last: &'a [u8],
 ) {
     runs.entry(at)
         .and_modify(|(_, l)| *l = last)

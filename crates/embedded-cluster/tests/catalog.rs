@@ -272,7 +272,7 @@ fn publish_makes_restored_tables_appear_at_once_under_new_ids() {
                     ts,
                     value: Some(v),
                 })
-                .collect();
+                .collect::<Vec<_>>();
             c.ingest(batch).unwrap();
         }
     }

@@ -233,8 +233,8 @@ fn ingest_rekeyed_entries_then_export_and_abort() {
         .map(|i| MvccEntry::put(rewriter.rewrite(&key(i)).unwrap(), write_ts, vec![9u8; 50]))
         .collect();
     let (a, b) = batch.split_at(500);
-    Ingest::ingest(&c, b.to_vec()).unwrap();
-    Ingest::ingest(&c, a.to_vec()).unwrap();
+    Ingest::ingest(&c, b.to_vec().into()).unwrap();
+    Ingest::ingest(&c, a.to_vec().into()).unwrap();
     assert!(backup_exec::Clock::now(&c) > write_ts);
     let span = keys::table_span(180);
     let (got, _) = export_all(
@@ -255,7 +255,7 @@ fn ingest_rekeyed_entries_then_export_and_abort() {
     assert!(
         Ingest::ingest(
             &c,
-            vec![MvccEntry::put(Vec::new(), write_ts, b"x".to_vec())]
+            vec![MvccEntry::put(Vec::new(), write_ts, b"x".to_vec())].into()
         )
         .is_err()
     );

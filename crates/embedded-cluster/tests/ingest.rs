@@ -35,8 +35,8 @@ fn incremental_exports_see_every_ingested_version_at_several_timestamps() {
     // One batch holding both timestamps, another for the rest of the newer ones.
     let mut first: Vec<MvccEntry> = older.clone();
     first.extend(newer[..50].iter().cloned());
-    Ingest::ingest(&c, first).unwrap();
-    Ingest::ingest(&c, newer[50..].to_vec()).unwrap();
+    Ingest::ingest(&c, first.into()).unwrap();
+    Ingest::ingest(&c, newer[50..].to_vec().into()).unwrap();
     let t3 = c.write_batch(&[(key(5), Some(vec![3u8; 40]))]).unwrap();
     let span = keys::table_span(TABLE);
     let now = c.now().unwrap();
@@ -62,7 +62,7 @@ fn gc_of_a_runs_first_key_keeps_the_run_for_the_other_ranges() {
     let batch: Vec<MvccEntry> = (0..100u32)
         .map(|i| MvccEntry::put(key(i), ts, vec![1u8; 40]))
         .collect();
-    Ingest::ingest(&c, batch.clone()).unwrap();
+    Ingest::ingest(&c, batch.clone().into()).unwrap();
     // Key 0's ingested version becomes garbage in the left range; the right
     // range is protected from before the ingest, so its history stays readable.
     c.write_batch(&[(key(0), Some(vec![2u8; 40]))]).unwrap();
@@ -86,8 +86,8 @@ fn abort_clears_ingested_runs_and_a_new_ingest_starts_clean() {
     let batch: Vec<MvccEntry> = (0..300u32)
         .map(|i| MvccEntry::put(key(i), ts, vec![1u8; 40]))
         .collect();
-    Ingest::ingest(&c, batch[..150].to_vec()).unwrap();
-    Ingest::ingest(&c, batch[150..].to_vec()).unwrap();
+    Ingest::ingest(&c, batch[..150].to_vec().into()).unwrap();
+    Ingest::ingest(&c, batch[150..].to_vec().into()).unwrap();
     Ingest::abort(&c, std::slice::from_ref(&span)).unwrap();
     let now = c.now().unwrap();
     assert!(export(&c, &span, ts.prev(), now, true).is_empty());
@@ -97,7 +97,7 @@ fn abort_clears_ingested_runs_and_a_new_ingest_starts_clean() {
     let second: Vec<MvccEntry> = (0..10u32)
         .map(|i| MvccEntry::put(key(i * 7), again, vec![4u8; 40]))
         .collect();
-    Ingest::ingest(&c, second.clone()).unwrap();
+    Ingest::ingest(&c, second.clone().into()).unwrap();
     let now = c.now().unwrap();
     assert_eq!(export(&c, &span, ts.prev(), now, true), second);
 }

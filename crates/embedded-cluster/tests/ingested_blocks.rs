@@ -115,7 +115,7 @@ fn apply(c: &Cluster, model: &mut Model, times: &mut Vec<Timestamp>, op: &Op) {
             let mut sorted = batch.clone();
             sorted.sort_by(|a, b| a.mvcc_cmp(b));
             sorted.dedup_by(|a, b| a.key == b.key && a.ts == b.ts);
-            Ingest::ingest(c, batch).unwrap();
+            Ingest::ingest(c, batch.into()).unwrap();
             // Which duplicate survives is the engine's choice: read it back.
             for e in sorted {
                 let got = c.get(&e.key, ts, IntentPolicy::FailFast).unwrap();
@@ -227,7 +227,7 @@ fn a_large_ingest_spans_many_blocks_and_reads_back_in_order() {
         .rev()
         .map(|i| MvccEntry::put(key(i), ts, value(i, ts, 300)))
         .collect();
-    Ingest::ingest(&c, batch).unwrap();
+    Ingest::ingest(&c, batch.into()).unwrap();
     let rows = c
         .scan(&keys::table_span(TABLE), ts, IntentPolicy::FailFast)
         .unwrap();

@@ -21,7 +21,7 @@ fn load(c: &Cluster) {
     let batch: Vec<MvccEntry> = (0..3_000u32)
         .map(|i| MvccEntry::put(key(i), ts, vec![(i % 251) as u8; 300]))
         .collect();
-    Ingest::ingest(c, batch).unwrap();
+    Ingest::ingest(c, batch.into()).unwrap();
     c.sync().unwrap();
 }
 

@@ -2,19 +2,18 @@
 //! merge the layers per key (the newest version at or below the restore
 //! time wins; a delete deletes), rekey, and ingest in batches.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use backup_format::datafile::{BlockHandle, DataFileDecoder, Footer, Index};
-use backup_format::{EncryptionKey, MvccEntry, Span, SpanSet, Timestamp, mvcc_order};
+use backup_format::datafile::{Block, BlockHandle, DataFileDecoder, EntryRef, Footer, Index};
+use backup_format::{EncryptionKey, Span, SpanSet, Timestamp};
 use bytes::Bytes;
 
 use super::chain::missing;
 use super::cover::{LayerFile, WorkUnit};
 use super::spec::RestoreSettings;
 use crate::error::ExecError;
-use crate::host::{Ingest, KeyRewriter};
+use crate::host::{Ingest, IngestBatch, KeyRewriter};
 
 /// What a unit restored.
 #[derive(Clone, Copy, Default, Debug)]
@@ -39,7 +38,8 @@ pub(crate) struct UnitContext {
     pub(crate) stop: Arc<AtomicBool>,
 }
 
-/// Entries of one file within a span, read block by block.
+/// Entries of one file within a span, read block by block: a cursor over
+/// the current decoded block, which later blocks reuse the buffer of.
 struct FileCursor {
     file: Arc<LayerFile>,
     decoder: DataFileDecoder,
@@ -47,70 +47,95 @@ struct FileCursor {
     next_block: usize,
     fetched: Bytes,
     fetched_from: u64,
-    entries: VecDeque<MvccEntry>,
+    block: Block,
+    /// Offset in `block` of the current entry, which lies in `span`.
+    pos: usize,
     span: Span,
     read_bytes: u64,
 }
 
 impl FileCursor {
-    /// Reads the footer and index, and picks the blocks overlapping `span`.
+    /// Reads the footer and index, picks the blocks overlapping `span`, and
+    /// moves to the first entry in it; `None` if there is none.
     async fn open(
         file: Arc<LayerFile>,
         span: &Span,
         key: Option<&EncryptionKey>,
         read_bytes: u64,
-    ) -> Result<FileCursor, ExecError> {
+    ) -> Result<Option<FileCursor>, ExecError> {
         let (decoder, index) = read_index(&file, key).await?;
         let blocks = index.blocks_overlapping(span);
-        Ok(FileCursor {
+        let mut cursor = FileCursor {
             file,
             decoder,
             blocks,
             next_block: 0,
             fetched: Bytes::new(),
             fetched_from: 0,
-            entries: VecDeque::new(),
+            block: Block::default(),
+            pos: 0,
             span: span.clone(),
             read_bytes,
-        })
+        };
+        Ok(cursor.settle().await?.then_some(cursor))
     }
 
-    /// Loads blocks until an entry is ready; `false` when the file is done.
-    async fn fill(&mut self) -> Result<bool, ExecError> {
-        while self.entries.is_empty() {
-            let Some(handle) = self.blocks.get(self.next_block).cloned() else {
-                return Ok(false);
-            };
-            let fetched_end = self.fetched_from + self.fetched.len() as u64;
-            if handle.offset < self.fetched_from || handle.offset + handle.len > fetched_end {
-                // This block and the following needed ones, up to the read size.
-                let mut end = handle.offset + handle.len;
-                for b in &self.blocks[self.next_block + 1..] {
-                    if b.offset + b.len - handle.offset > self.read_bytes {
-                        break;
-                    }
-                    end = b.offset + b.len;
-                }
-                self.fetched = fetch(&self.file, handle.offset..end).await?;
-                self.fetched_from = handle.offset;
-            }
-            let start = usize::try_from(handle.offset - self.fetched_from).unwrap_or(usize::MAX);
-            let stored = usize::try_from(handle.len)
-                .ok()
-                .and_then(|n| self.fetched.get(start..start.checked_add(n)?))
-                .ok_or_else(|| {
-                    ExecError::Internal(format!("block {} not fetched", handle.number))
-                })?;
-            let block = self.decoder.decode_block(&handle, stored)?;
-            self.next_block += 1;
-            let span = &self.span;
-            self.entries.extend(
-                block
-                    .iter()
-                    .filter(|e| span.contains_key(e.key))
-                    .map(|e| e.to_entry()),
-            );
+    /// The current entry.
+    fn current(&self) -> Option<EntryRef<'_>> {
+        self.block.entry_at(self.pos).map(|(e, _)| e)
+    }
+
+    /// Moves past the current entry; `false` when the file has no more.
+    async fn advance(&mut self) -> Result<bool, ExecError> {
+        if let Some((_, next)) = self.block.entry_at(self.pos) {
+            self.pos = next;
         }
+        self.settle().await
+    }
+
+    /// Moves to the first entry in the span at or after `pos`, loading
+    /// blocks as needed; `false` when the file has no more.
+    async fn settle(&mut self) -> Result<bool, ExecError> {
+        loop {
+            while let Some((e, next)) = self.block.entry_at(self.pos) {
+                if self.span.contains_key(e.key) {
+                    return Ok(true);
+                }
+                self.pos = next;
+            }
+            if !self.load_next().await? {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Decodes the next needed block into `block`; `false` if none is left.
+    async fn load_next(&mut self) -> Result<bool, ExecError> {
+        let Some(handle) = self.blocks.get(self.next_block).cloned() else {
+            return Ok(false);
+        };
+        let fetched_end = self.fetched_from + self.fetched.len() as u64;
+        if handle.offset < self.fetched_from || handle.offset + handle.len > fetched_end {
+            // This block and the following needed ones, up to the read size.
+            let mut end = handle.offset + handle.len;
+            for b in &self.blocks[self.next_block + 1..] {
+                if b.offset + b.len - handle.offset > self.read_bytes {
+                    break;
+                }
+                end = b.offset + b.len;
+            }
+            self.fetched = fetch(&self.file, handle.offset..end).await?;
+            self.fetched_from = handle.offset;
+        }
+        let start = usize::try_from(handle.offset - self.fetched_from).unwrap_or(usize::MAX);
+        let stored = usize::try_from(handle.len)
+            .ok()
+            .and_then(|n| self.fetched.get(start..start.checked_add(n)?))
+            .ok_or_else(|| ExecError::Internal(format!("block {} not fetched", handle.number)))?;
+        self.decoder
+            .decode_block_into(&handle, stored, &mut self.block)?;
+        self.next_block += 1;
+        self.pos = 0;
         Ok(true)
     }
 }
@@ -209,6 +234,8 @@ enum Sink {
 }
 
 /// Merges the unit's files and pushes the restored entries into `sink`.
+/// Nothing is allocated per entry: entries are read in place from each
+/// file's current block and copied once, into the batch.
 async fn merge(
     unit: &WorkUnit,
     ctx: &UnitContext,
@@ -217,73 +244,59 @@ async fn merge(
     let mut cursors = Vec::with_capacity(unit.files.len());
     for f in &unit.files {
         let read = ctx.settings.read_bytes_per_file.max(1);
-        let mut c = FileCursor::open(f.clone(), &unit.span, ctx.key.as_ref(), read).await?;
-        if c.fill().await? {
+        if let Some(c) = FileCursor::open(f.clone(), &unit.span, ctx.key.as_ref(), read).await? {
             cursors.push(c);
         }
     }
     let mut stats = UnitStats::default();
+    // The backed-up key of the last version that decided its key's fate.
     let mut decided: Option<Vec<u8>> = None;
+    let mut new_key = Vec::new();
     while let Some(i) = newest_first(&cursors) {
-        let Some(e) = cursors[i].entries.pop_front() else {
-            continue;
-        };
-        if cursors[i].entries.is_empty() && !cursors[i].fill().await? {
-            cursors.swap_remove(i);
-        }
-        // The first version at or below the restore time decides the key.
-        if e.ts > ctx.read_at || decided.as_deref() == Some(e.key.as_slice()) {
-            continue;
-        }
-        let Some(value) = e.value else {
-            decided = Some(e.key);
-            continue; // deleted at the restore time
-        };
-        let batch = match sink {
-            Sink::Rows(rows) => {
-                rows.push((e.key.clone(), value));
-                decided = Some(e.key);
-                continue;
-            }
-            Sink::Ingest(batch) => batch,
-        };
-        // The backed-up key decides later versions; the entry's own buffer
-        // takes the new key.
-        match &mut decided {
-            Some(d) => {
+        if let Some(e) = cursors[i].current() {
+            // The first version at or below the restore time decides the key.
+            if e.ts <= ctx.read_at && decided.as_deref() != Some(e.key) {
+                let d = decided.get_or_insert_with(Vec::new);
                 d.clear();
-                d.extend_from_slice(&e.key);
+                d.extend_from_slice(e.key);
+                // A delete at the restore time leaves nothing to restore.
+                if let Some(value) = e.value {
+                    match sink {
+                        Sink::Rows(rows) => rows.push((e.key.to_vec(), value.to_vec())),
+                        Sink::Ingest(batch) => {
+                            new_key.clear();
+                            new_key.extend_from_slice(e.key);
+                            if ctx.rewriter.rewrite_in_place(&mut new_key) {
+                                if ctx.index_spans.contains_key(e.key) {
+                                    stats.index_entries += 1;
+                                } else {
+                                    stats.rows += 1;
+                                }
+                                stats.bytes += (new_key.len() + value.len()) as u64;
+                                batch.push(&new_key, value).await?;
+                            }
+                        }
+                    }
+                }
             }
-            None => decided = Some(e.key.clone()),
         }
-        let index_entry = ctx.index_spans.contains_key(&e.key);
-        let mut key = e.key;
-        if ctx.rewriter.rewrite_in_place(&mut key) {
-            if index_entry {
-                stats.index_entries += 1;
-            } else {
-                stats.rows += 1;
-            }
-            stats.bytes += (key.len() + value.len()) as u64;
-            batch
-                .push(MvccEntry {
-                    key,
-                    ts: ctx.write_at,
-                    value: Some(value),
-                })
-                .await?;
+        if !cursors[i].advance().await? {
+            cursors.swap_remove(i);
         }
     }
     Ok(stats)
 }
 
-/// The cursor whose next entry comes first in MVCC order.
+/// The cursor whose current entry comes first in MVCC order.
 fn newest_first(cursors: &[FileCursor]) -> Option<usize> {
-    let mut best: Option<(usize, &MvccEntry)> = None;
+    if cursors.len() <= 1 {
+        return (!cursors.is_empty()).then_some(0);
+    }
+    let mut best: Option<(usize, EntryRef<'_>)> = None;
     for (i, c) in cursors.iter().enumerate() {
-        let Some(e) = c.entries.front() else { continue };
-        match best {
-            Some((_, b)) if mvcc_order(&e.key, e.ts, &b.key, b.ts).is_ge() => {}
+        let Some(e) = c.current() else { continue };
+        match &best {
+            Some((_, b)) if e.mvcc_cmp(b).is_ge() => {}
             _ => best = Some((i, e)),
         }
     }
@@ -294,8 +307,7 @@ fn newest_first(cursors: &[FileCursor]) -> Option<usize> {
 /// ingested while the next one fills.
 struct Batch {
     ctx: Arc<UnitContext>,
-    entries: Vec<MvccEntry>,
-    bytes: usize,
+    entries: IngestBatch,
     in_flight: Option<tokio::task::JoinHandle<Result<(), crate::host::HostError>>>,
 }
 
@@ -303,16 +315,15 @@ impl Batch {
     fn new(ctx: Arc<UnitContext>) -> Batch {
         Batch {
             ctx,
-            entries: Vec::new(),
-            bytes: 0,
+            entries: IngestBatch::new(),
             in_flight: None,
         }
     }
 
-    async fn push(&mut self, e: MvccEntry) -> Result<(), ExecError> {
-        self.bytes += e.size();
-        self.entries.push(e);
-        if self.bytes >= self.ctx.settings.ingest_batch_bytes {
+    /// Adds a rekeyed row at the restore's write time.
+    async fn push(&mut self, key: &[u8], value: &[u8]) -> Result<(), ExecError> {
+        self.entries.push(key, self.ctx.write_at, Some(value));
+        if self.entries.size() >= self.ctx.settings.ingest_batch_bytes {
             self.flush().await?;
         }
         Ok(())
@@ -336,8 +347,9 @@ impl Batch {
         if self.entries.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.entries);
-        self.bytes = 0;
+        // The next batch will likely be about as large as this one.
+        let next = IngestBatch::with_capacity(self.entries.len(), self.entries.size());
+        let batch = std::mem::replace(&mut self.entries, next);
         let ingest = self.ctx.ingest.clone();
         self.in_flight = Some(tokio::task::spawn_blocking(move || ingest.ingest(batch)));
         Ok(())

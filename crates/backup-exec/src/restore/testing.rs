@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use backup_format::{Descriptor, DescriptorId, MvccEntry, Span, Timestamp};
 
-use crate::host::{HostError, IdRewrites, Ingest, KeyRewriter, SystemRows};
+use crate::host::{HostError, IdRewrites, Ingest, IngestBatch, KeyRewriter, SystemRows};
 
 const MARKER: u8 = b't';
 const PREFIX_LEN: usize = 9;
@@ -213,22 +213,22 @@ impl Ingest for MemoryIngest {
         Ok(Box::new(Rewriter(rewrites.clone())))
     }
 
-    fn ingest(&self, batch: Vec<MvccEntry>) -> Result<(), HostError> {
+    fn ingest(&self, batch: IngestBatch) -> Result<(), HostError> {
         self.gate.pass();
         let n = self.batches.fetch_add(1, Ordering::Relaxed);
         if lock(&self.fail_after_batches).is_some_and(|limit| n >= limit) {
             return Err(HostError::Storage("injected ingest failure".into()));
         }
-        let bytes: usize = batch.iter().map(MvccEntry::size).sum();
-        self.largest_batch.fetch_max(bytes, Ordering::Relaxed);
+        self.largest_batch
+            .fetch_max(batch.size(), Ordering::Relaxed);
         let mut data = lock(&self.data);
-        for e in batch {
+        for e in batch.iter() {
             let Some(v) = e.value else {
                 return Err(HostError::Invalid(
                     "a restore never ingests a delete".into(),
                 ));
             };
-            data.insert((e.key, std::cmp::Reverse(e.ts)), v);
+            data.insert((e.key.to_vec(), std::cmp::Reverse(e.ts)), v.to_vec());
         }
         Ok(())
     }

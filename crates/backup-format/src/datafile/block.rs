@@ -76,6 +76,16 @@ impl EntryRef<'_> {
             value: self.value.map(<[u8]>::to_vec),
         }
     }
+
+    /// Bytes of key and value, as [`MvccEntry::size`] counts them.
+    pub fn size(&self) -> usize {
+        self.key.len() + self.value.map_or(0, <[u8]>::len) + Timestamp::ENCODED_LEN
+    }
+
+    /// The MVCC order (key ascending, then timestamp descending).
+    pub fn mvcc_cmp(&self, other: &EntryRef<'_>) -> std::cmp::Ordering {
+        mvcc_order(self.key, self.ts, other.key, other.ts)
+    }
 }
 
 /// Reads a varint at `*pos` (fast path for one byte); `None` if malformed or cut.
@@ -166,6 +176,13 @@ impl Block {
         }
     }
 
+    /// The entry at byte offset `pos` and the offset of the next one: a
+    /// cursor over the block without borrowing it between steps. `pos` is 0
+    /// or an offset this method returned; `None` past the last entry.
+    pub fn entry_at(&self, pos: usize) -> Option<(EntryRef<'_>, usize)> {
+        parse_entry(&self.raw, pos)
+    }
+
     /// Owned copies of the entries.
     pub fn to_entries(&self) -> Vec<MvccEntry> {
         self.iter().map(|e| e.to_entry()).collect()
@@ -179,11 +196,6 @@ impl Block {
     /// The last entry of a verified, non-empty block.
     pub(crate) fn last_entry(&self) -> Option<EntryRef<'_>> {
         parse_entry(&self.raw, self.last_pos).map(|(e, _)| e)
-    }
-
-    /// The entry starting at byte `pos` and the offset of the next one.
-    pub(crate) fn entry_at(&self, pos: usize) -> Option<(EntryRef<'_>, usize)> {
-        parse_entry(&self.raw, pos)
     }
 
     /// The raw bytes, for reuse of the allocation.
