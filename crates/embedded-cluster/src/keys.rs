@@ -83,11 +83,19 @@ pub fn tables_in(span: &Span) -> Option<std::ops::RangeInclusive<DescriptorId>> 
 
 /// Appends the order-preserving escape of `key` and its terminator.
 pub(crate) fn push_escaped(out: &mut Vec<u8>, key: &[u8]) {
-    // Copies the runs between zero bytes whole (keys rarely hold zeros).
-    for part in key.split_inclusive(|&b| b == 0) {
-        out.extend_from_slice(part);
-        if part.last() == Some(&0) {
-            out.push(0xFF);
+    // Row keys hold many zeros (fixed-width ids): size the output once,
+    // then fill it byte by byte.
+    let zeros = key.iter().filter(|&&b| b == 0).count();
+    if zeros == 0 {
+        out.extend_from_slice(key);
+    } else {
+        let start = out.len();
+        out.resize(start + key.len() + zeros, 0xFF);
+        let mut at = start;
+        for &b in key {
+            out[at] = b;
+            // After a zero, the 0xFF the resize put there stays.
+            at += if b == 0 { 2 } else { 1 };
         }
     }
     out.extend_from_slice(&TERMINATOR);

@@ -50,6 +50,11 @@ struct FileCursor {
     block: Block,
     /// Offset in `block` of the current entry, which lies in `span`.
     pos: usize,
+    /// Offset of the entry after it.
+    next: usize,
+    /// Whether every entry of `block` lies in `span` (most blocks of a
+    /// unit: only the first and the last may cross its bounds).
+    block_in_span: bool,
     span: Span,
     read_bytes: u64,
 }
@@ -74,6 +79,8 @@ impl FileCursor {
             fetched_from: 0,
             block: Block::default(),
             pos: 0,
+            next: 0,
+            block_in_span: false,
             span: span.clone(),
             read_bytes,
         };
@@ -87,9 +94,7 @@ impl FileCursor {
 
     /// Moves past the current entry; `false` when the file has no more.
     async fn advance(&mut self) -> Result<bool, ExecError> {
-        if let Some((_, next)) = self.block.entry_at(self.pos) {
-            self.pos = next;
-        }
+        self.pos = self.next;
         self.settle().await
     }
 
@@ -98,7 +103,8 @@ impl FileCursor {
     async fn settle(&mut self) -> Result<bool, ExecError> {
         loop {
             while let Some((e, next)) = self.block.entry_at(self.pos) {
-                if self.span.contains_key(e.key) {
+                if self.block_in_span || self.span.contains_key(e.key) {
+                    self.next = next;
                     return Ok(true);
                 }
                 self.pos = next;
@@ -136,6 +142,11 @@ impl FileCursor {
             .decode_block_into(&handle, stored, &mut self.block)?;
         self.next_block += 1;
         self.pos = 0;
+        let first = self.block.entry_at(0).map(|(e, _)| e.key);
+        let last = self.block.last_entry().map(|e| e.key);
+        self.block_in_span = first.zip(last).is_some_and(|(first, last)| {
+            self.span.contains_key(first) && self.span.contains_key(last)
+        });
         Ok(true)
     }
 }
