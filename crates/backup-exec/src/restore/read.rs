@@ -123,14 +123,10 @@ impl FileCursor {
         let fetched_end = self.fetched_from + self.fetched.len() as u64;
         if handle.offset < self.fetched_from || handle.offset + handle.len > fetched_end {
             // This block and the following needed ones, up to the read size.
-            let mut end = handle.offset + handle.len;
-            for b in &self.blocks[self.next_block + 1..] {
-                if b.offset + b.len - handle.offset > self.read_bytes {
-                    break;
-                }
-                end = b.offset + b.len;
-            }
-            self.fetched = fetch(&self.file, handle.offset..end).await?;
+            let range =
+                BlockHandle::coalesced_range(&self.blocks[self.next_block..], self.read_bytes)
+                    .unwrap_or_else(|| handle.range());
+            self.fetched = fetch(&self.file, range).await?;
             self.fetched_from = handle.offset;
         }
         let start = usize::try_from(handle.offset - self.fetched_from).unwrap_or(usize::MAX);

@@ -323,6 +323,22 @@ impl BlockHandle {
         self.offset..self.offset + self.len
     }
 
+    /// The byte range of one ranged read fetching `blocks[0]` (in file
+    /// order) and the blocks after it while the read stays within
+    /// `max_bytes` (the first block always, whole); `None` if `blocks` is
+    /// empty.
+    pub fn coalesced_range(blocks: &[BlockHandle], max_bytes: u64) -> Option<Range<u64>> {
+        let first = blocks.first()?;
+        let mut end = first.offset + first.len;
+        for b in &blocks[1..] {
+            if b.offset + b.len - first.offset > max_bytes {
+                break;
+            }
+            end = b.offset + b.len;
+        }
+        Some(first.offset..end)
+    }
+
     /// Whether the block may hold a key of `span`.
     pub fn overlaps(&self, span: &Span) -> bool {
         self.first_key.as_slice() < span.end.as_slice()

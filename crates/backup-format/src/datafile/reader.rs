@@ -277,18 +277,9 @@ impl<F: FnMut(Range<u64>) -> io::Result<Vec<u8>>> Scan<'_, F> {
         let fetched_end = self.fetched_from + self.fetched.len() as u64;
         if handle.offset < self.fetched_from || handle.offset + handle.len > fetched_end {
             // Fetch this block and the following ones up to MAX_FETCH in one read.
-            let mut end = handle.offset + handle.len;
-            for b in &self.blocks[self.next_block + 1..] {
-                if b.offset + b.len - handle.offset > MAX_FETCH {
-                    break;
-                }
-                end = b.offset + b.len;
-            }
-            self.fetched = read(
-                &self.reader.file,
-                &mut self.reader.fetch,
-                handle.offset..end,
-            )?;
+            let range = BlockHandle::coalesced_range(&self.blocks[self.next_block..], MAX_FETCH)
+                .unwrap_or_else(|| handle.range());
+            self.fetched = read(&self.reader.file, &mut self.reader.fetch, range)?;
             self.fetched_from = handle.offset;
         }
         let start = (handle.offset - self.fetched_from) as usize;
