@@ -3,10 +3,12 @@
 //! An ordinary write stores each version as its own entry of the `versions`
 //! table. A bulk ingest (a restore) instead packs its sorted versions into
 //! blocks of about [`BLOCK_TARGET`] bytes, appends them to a segment file
-//! (see `segments`) and puts one entry per block in the `ingested_blocks`
-//! table, keyed by the block's *last* engine key and holding the block's
-//! [`BlockRef`]: no B-tree insert per version and no copy of the bytes
-//! through the engine, which is what made restore slower than backup. A
+//! (see `segments`, which stores each compressed when that pays; this
+//! module sees only raw blocks) and puts one entry per block in the
+//! `ingested_blocks` table, keyed by the block's *last* engine key and
+//! holding the block's [`BlockRef`]: no B-tree insert per version and no
+//! copy of the bytes through the engine, which is what made restore slower
+//! than backup. A
 //! block rewritten later (GC, clearing part of it) is stored inline in the
 //! engine entry instead. Every reader sees one sorted sequence of versions,
 //! merged from both tables by [`Versions`], so nothing above this module
