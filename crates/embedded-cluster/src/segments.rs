@@ -6,6 +6,17 @@
 //! append-only files of up to [`SEGMENT_TARGET`] bytes under
 //! `<store>/segments/`, named by id.
 //!
+//! Each block is stored lz4-compressed (the LZ4 block format, no framing)
+//! when that saves at least an eighth of its bytes, else as it is, so
+//! incompressible data costs no extra space. An append compresses its
+//! blocks before it takes the state appends share, so concurrent ingests
+//! compress at once; their bytes go out in one `pwrite`. A [`BlockRef`]
+//! records how its block is stored, its stored length and its raw length; a
+//! reference in the first, 24-byte encoding (written before blocks were
+//! compressed) names a raw block. Readers above (range sizing, clearing,
+//! GC) see only raw blocks and raw lengths; only the live-byte count (S2)
+//! is of stored bytes.
+//!
 //! Invariants:
 //!
 //! - **S1, durable references name durable bytes.** Every durable engine
@@ -14,15 +25,17 @@
 //!   ingest) only become durable through a later durable commit. So after a
 //!   crash, every reference the engine holds names bytes that reached disk.
 //! - **S2, live bytes are counted.** The `segments` table maps a segment id to
-//!   the bytes of the blocks referencing it, updated in the same engine
-//!   transaction as the references. A segment file with no entry holds no
-//!   live block: it is deleted when the cluster opens, after each
-//!   [`Cluster::sync`](crate::Cluster::sync), and after clearing or GC
-//!   (unless an append to it is in flight). Blocks stop naming a segment
-//!   only in durable commits, so no durable state still names a deleted one.
+//!   the stored (possibly compressed) bytes of the blocks referencing it,
+//!   updated in the same engine transaction as the references. A segment
+//!   file with no entry holds no live block: it is deleted when the cluster
+//!   opens, after each [`Cluster::sync`](crate::Cluster::sync), and after
+//!   clearing or GC (unless an append to it is in flight). Blocks stop naming
+//!   a segment only in durable commits, so no durable state still names a
+//!   deleted one.
 //! - **S3, bytes never change once written**, and each reference carries the
-//!   block's crc32c, checked on every read: a torn or foreign byte is an
-//!   error, never a wrong answer.
+//!   crc32c of the stored bytes, checked on every read before decompressing;
+//!   a block that then fails to decompress to exactly its raw length is an
+//!   error too. A torn or foreign byte is an error, never a wrong answer.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
@@ -34,67 +47,16 @@ use redb::TableDefinition;
 
 use crate::error::{ClusterError, storage};
 
+mod stored;
+
+pub(crate) use stored::BlockRef;
+use stored::Packed;
+
 /// Live bytes per segment id (S2).
 pub(crate) const SEGMENTS: TableDefinition<u64, u64> = TableDefinition::new("segments");
 
 /// A segment is closed once it holds this many bytes.
 pub(crate) const SEGMENT_TARGET: u64 = 1 << 30;
-
-/// Where one block's bytes are: encoded in the engine in [`BlockRef::LEN`] bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct BlockRef {
-    pub(crate) segment: u64,
-    pub(crate) offset: u64,
-    pub(crate) len: u32,
-    pub(crate) crc: u32,
-}
-
-impl BlockRef {
-    /// Encoded length.
-    pub(crate) const LEN: usize = 24;
-
-    /// The reference of `bytes` written at `offset` of `segment`.
-    pub(crate) fn new(segment: u64, offset: u64, bytes: &[u8]) -> BlockRef {
-        BlockRef {
-            segment,
-            offset,
-            len: bytes.len() as u32,
-            crc: crc32c::crc32c(bytes),
-        }
-    }
-
-    /// Appends the encoding to `out`.
-    pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.segment.to_le_bytes());
-        out.extend_from_slice(&self.offset.to_le_bytes());
-        out.extend_from_slice(&self.len.to_le_bytes());
-        out.extend_from_slice(&self.crc.to_le_bytes());
-    }
-
-    /// Inverse of [`BlockRef::encode_into`].
-    pub(crate) fn decode(bytes: &[u8]) -> Result<BlockRef, ClusterError> {
-        let bad = || ClusterError::Corrupt("an ingested block's reference is malformed".into());
-        if bytes.len() != Self::LEN {
-            return Err(bad());
-        }
-        let u64_at = |i: usize| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&bytes[i..i + 8]);
-            u64::from_le_bytes(b)
-        };
-        let u32_at = |i: usize| {
-            let mut b = [0u8; 4];
-            b.copy_from_slice(&bytes[i..i + 4]);
-            u32::from_le_bytes(b)
-        };
-        Ok(BlockRef {
-            segment: u64_at(0),
-            offset: u64_at(8),
-            len: u32_at(16),
-            crc: u32_at(20),
-        })
-    }
-}
 
 /// The segment files of one store.
 pub(crate) struct Segments {
@@ -179,11 +141,14 @@ impl Segments {
     }
 
     /// Appends `blocks` one after another to the current segment (starting
-    /// a new one when it is full); returns the segment id and each block's
-    /// reference. The caller must call [`Segments::committed`] with the id
-    /// once the references are committed (or abandoned).
+    /// a new one when it is full), each compressed where that pays; returns
+    /// the segment id and each block's reference. The caller must call
+    /// [`Segments::committed`] with the id once the references are committed
+    /// (or abandoned).
     pub(crate) fn append(&self, blocks: &[Vec<u8>]) -> Result<(u64, Vec<BlockRef>), ClusterError> {
-        let total: u64 = blocks.iter().map(|b| b.len() as u64).sum();
+        // Before taking the state: concurrent appends compress at once.
+        let packed = Packed::new(blocks);
+        let total = packed.bytes.len() as u64;
         let (id, start) = {
             let mut state = self.lock();
             let (id, len) = match state.current {
@@ -202,23 +167,14 @@ impl Segments {
         // Created by whichever append to a new segment gets here first (ids
         // are never reused, so this never revives a deleted segment).
         let written = self.file(id, true).and_then(|file| {
-            let mut refs = Vec::with_capacity(blocks.len());
-            let mut offset = start;
-            for block in blocks {
-                file.write_all_at(block, offset)
-                    .map_err(|e| storage("writing a segment")(&e))?;
-                refs.push(BlockRef::new(id, offset, block));
-                offset += block.len() as u64;
-            }
-            Ok(refs)
+            file.write_all_at(&packed.bytes, start)
+                .map_err(|e| storage("writing a segment")(&e))
         });
-        match written {
-            Ok(refs) => Ok((id, refs)),
-            Err(e) => {
-                self.committed(id);
-                Err(e)
-            }
+        if let Err(e) = written {
+            self.committed(id);
+            return Err(e);
         }
+        Ok((id, packed.refs_at(id, start)))
     }
 
     /// Marks one append to segment `id` as committed (or abandoned).
@@ -232,7 +188,8 @@ impl Segments {
         }
     }
 
-    /// Reads the block `r` names, checking its length and crc32c.
+    /// Reads the block `r` names, checking its length and crc32c, and
+    /// decompresses it if it is stored compressed.
     pub(crate) fn read(&self, r: &BlockRef) -> Result<Vec<u8>, ClusterError> {
         let file = self.file(r.segment, false)?;
         // A damaged reference must not ask for more than the file holds.
@@ -246,20 +203,20 @@ impl Segments {
                 r.segment, r.offset, r.len
             )));
         }
-        let mut out = vec![0u8; r.len as usize];
-        file.read_exact_at(&mut out, r.offset).map_err(|e| {
+        let mut stored = vec![0u8; r.len as usize];
+        file.read_exact_at(&mut stored, r.offset).map_err(|e| {
             ClusterError::Corrupt(format!(
                 "segment {} cannot be read at {} ({e})",
                 r.segment, r.offset
             ))
         })?;
-        if crc32c::crc32c(&out) != r.crc {
+        if crc32c::crc32c(&stored) != r.crc {
             return Err(ClusterError::Corrupt(format!(
                 "a block of segment {} at {} fails its checksum",
                 r.segment, r.offset
             )));
         }
-        Ok(out)
+        r.unpack(stored)
     }
 
     /// Flushes every segment written since the last sync to disk (S1).

@@ -3,10 +3,12 @@
 //! An ordinary write stores each version as its own entry of the `versions`
 //! table. A bulk ingest (a restore) instead packs its sorted versions into
 //! blocks of about [`BLOCK_TARGET`] bytes, appends them to a segment file
-//! (see `segments`) and puts one entry per block in the `ingested_blocks`
-//! table, keyed by the block's *last* engine key and holding the block's
-//! [`BlockRef`]: no B-tree insert per version and no copy of the bytes
-//! through the engine, which is what made restore slower than backup. A
+//! (see `segments`, which stores each compressed when that pays; this
+//! module sees only raw blocks) and puts one entry per block in the
+//! `ingested_blocks` table, keyed by the block's *last* engine key and
+//! holding the block's [`BlockRef`]: no B-tree insert per version and no
+//! copy of the bytes through the engine, which is what made restore slower
+//! than backup. A
 //! block rewritten later (GC, clearing part of it) is stored inline in the
 //! engine entry instead. Every reader sees one sorted sequence of versions,
 //! merged from both tables by [`Versions`], so nothing above this module
@@ -30,8 +32,9 @@
 //!
 //! An `ingested_blocks` value is a tag byte, then the block itself
 //! ([`INLINE`]) or its [`BlockRef`], entry count and first key
-//! ([`EXTERNAL`]). Block layout (all
-//! integers little-endian `u32`):
+//! ([`EXTERNAL`]; [`EXTERNAL_RAW_ONLY`] in stores written before blocks
+//! were compressed, with the reference's first, shorter encoding). Block
+//! layout (all integers little-endian `u32`):
 //!
 //! ```text
 //! entry*  = key_len | value_len | engine key | stored value
@@ -62,38 +65,46 @@ pub(crate) const BLOCK_TARGET: usize = 64 << 10;
 
 /// Tag of an `ingested_blocks` value holding the block itself.
 pub(crate) const INLINE: u8 = 0;
+/// Tag of an `ingested_blocks` value holding a [`BlockRef`] in its first
+/// encoding ([`BlockRef::RAW_ONLY_LEN`] bytes, a raw block): read, no
+/// longer written.
+pub(crate) const EXTERNAL_RAW_ONLY: u8 = 1;
 /// Tag of an `ingested_blocks` value holding a [`BlockRef`].
-pub(crate) const EXTERNAL: u8 = 1;
+pub(crate) const EXTERNAL: u8 = 2;
 
 /// An `ingested_blocks` value: the block itself, or its [`BlockRef`] with
 /// the block's entry count and first key (so a block can be sized and
 /// placed without reading its segment), read from the segment on first use.
 pub(crate) struct StoredBlock<'t> {
     value: AccessGuard<'t, &'static [u8]>,
+    /// Length of its [`BlockRef`], if the block is in a segment.
+    reference_len: Option<usize>,
     loaded: OnceCell<Vec<u8>>,
 }
-
-/// Bytes of an [`EXTERNAL`] value before its first key.
-const EXTERNAL_HEADER: usize = 1 + BlockRef::LEN + 4;
 
 impl<'t> StoredBlock<'t> {
     /// Checks the value's tag and header.
     pub(crate) fn new(
         value: AccessGuard<'t, &'static [u8]>,
     ) -> Result<StoredBlock<'t>, ClusterError> {
-        match value.value().first() {
+        let malformed =
+            || ClusterError::Corrupt("an ingested block's engine entry is malformed".into());
+        let v = value.value();
+        let reference_len = match v.first() {
             Some(&INLINE) => {
-                Block::parse(&value.value()[1..])?;
+                Block::parse(&v[1..])?;
+                None
             }
-            Some(&EXTERNAL) if value.value().len() > EXTERNAL_HEADER => {}
-            _ => {
-                return Err(ClusterError::Corrupt(
-                    "an ingested block's engine entry is malformed".into(),
-                ));
-            }
-        }
+            Some(&tag) => match external_reference_len(tag) {
+                // Then the entry count and a non-empty first key.
+                Some(n) if v.len() > 1 + n + 4 => Some(n),
+                _ => return Err(malformed()),
+            },
+            None => return Err(malformed()),
+        };
         Ok(StoredBlock {
             value,
+            reference_len,
             loaded: OnceCell::new(),
         })
     }
@@ -101,34 +112,35 @@ impl<'t> StoredBlock<'t> {
     /// The block's first engine key.
     pub(crate) fn first_key(&self) -> Result<&[u8], ClusterError> {
         let v = self.value.value();
-        match v[0] {
-            EXTERNAL => Ok(&v[EXTERNAL_HEADER..]),
-            _ => Ok(Block::parse(&v[1..])?.entry(0)?.0),
+        match self.reference_len {
+            Some(n) => Ok(&v[1 + n + 4..]),
+            None => Ok(Block::parse(&v[1..])?.entry(0)?.0),
         }
     }
 
     /// Number of entries.
     pub(crate) fn len(&self) -> Result<usize, ClusterError> {
         let v = self.value.value();
-        match v[0] {
-            EXTERNAL => Ok(read_u32(v, 1 + BlockRef::LEN).unwrap_or(0) as usize),
-            _ => Ok(Block::parse(&v[1..])?.len()),
+        match self.reference_len {
+            Some(n) => Ok(read_u32(v, 1 + n).unwrap_or(0) as usize),
+            None => Ok(Block::parse(&v[1..])?.len()),
         }
     }
 
-    /// Bytes of its entries' keys and values (the block without framing).
+    /// Bytes of its entries' keys and values (the block without framing,
+    /// as it is uncompressed).
     pub(crate) fn content_bytes(&self) -> Result<u64, ClusterError> {
-        let (stored, entries) = match self.value.value()[0] {
-            EXTERNAL => (u64::from(self.reference()?.len), self.len()? as u64),
-            _ => ((self.value.value().len() - 1) as u64, self.len()? as u64),
+        let raw = match self.reference_len {
+            Some(_) => u64::from(self.reference()?.raw_len),
+            None => (self.value.value().len() - 1) as u64,
         };
-        Ok(stored.saturating_sub(4 + 12 * entries))
+        Ok(raw.saturating_sub(4 + 12 * self.len()? as u64))
     }
 
     /// The block, read from its segment the first time.
     pub(crate) fn block(&self, segments: &Segments) -> Result<Block<'_>, ClusterError> {
         let v = self.value.value();
-        if v[0] != EXTERNAL {
+        if self.reference_len.is_none() {
             return Block::parse(&v[1..]);
         }
         if self.loaded.get().is_none() {
@@ -141,16 +153,41 @@ impl<'t> StoredBlock<'t> {
         Block::parse(bytes)
     }
 
-    /// Where an [`EXTERNAL`] block is.
-    pub(crate) fn reference(&self) -> Result<BlockRef, ClusterError> {
-        BlockRef::decode(&self.value.value()[1..1 + BlockRef::LEN])
+    /// Where a block in a segment is.
+    fn reference(&self) -> Result<BlockRef, ClusterError> {
+        let n = self.reference_len.ok_or_else(|| {
+            ClusterError::Corrupt("an inline ingested block has no reference".into())
+        })?;
+        BlockRef::decode(&self.value.value()[1..1 + n])
+    }
+}
+
+/// The [`BlockRef`] in an `ingested_blocks` value, if its block is in a
+/// segment.
+pub(crate) fn reference_in(value: &[u8]) -> Result<Option<BlockRef>, ClusterError> {
+    let unknown = || ClusterError::Corrupt("an ingested block has an unknown tag".into());
+    let (&tag, rest) = value.split_first().ok_or_else(unknown)?;
+    if tag == INLINE {
+        return Ok(None);
+    }
+    let n = external_reference_len(tag).ok_or_else(unknown)?;
+    BlockRef::decode(rest.get(..n).unwrap_or_default()).map(Some)
+}
+
+/// Length of the [`BlockRef`] a value tagged `tag` holds, if it is one
+/// naming a block in a segment.
+fn external_reference_len(tag: u8) -> Option<usize> {
+    match tag {
+        EXTERNAL => Some(BlockRef::LEN),
+        EXTERNAL_RAW_ONLY => Some(BlockRef::RAW_ONLY_LEN),
+        _ => None,
     }
 }
 
 /// The `ingested_blocks` value naming a block of `entries` entries from
 /// `first` on, stored at `r`.
 pub(crate) fn external_value(r: &BlockRef, entries: usize, first: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(EXTERNAL_HEADER + first.len());
+    let mut out = Vec::with_capacity(1 + BlockRef::LEN + 4 + first.len());
     out.push(EXTERNAL);
     r.encode_into(&mut out);
     out.extend_from_slice(&(entries as u32).to_le_bytes());
@@ -300,4 +337,99 @@ impl BlockBuilder {
 fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
     let b = bytes.get(at..at.checked_add(4)?)?;
     Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use backup_exec::{Clock, Ingest, IntentPolicy};
+    use backup_format::{MvccEntry, Span};
+    use redb::ReadableTable;
+
+    use super::*;
+    use crate::Cluster;
+
+    const TABLE: u64 = 90;
+
+    fn key(i: u32) -> Vec<u8> {
+        keys::row_key(TABLE, 1, &i.to_be_bytes())
+    }
+
+    /// 300 bytes of xorshift noise: blocks of these are stored raw.
+    fn noise(i: u32) -> Vec<u8> {
+        let mut x = u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..300)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// Rewrites every block's engine entry as stores written before blocks
+    /// were compressed hold it: [`EXTERNAL_RAW_ONLY`] and the reference's
+    /// first encoding. Returns how many.
+    fn rewrite_in_first_encoding(c: &Cluster) -> usize {
+        c.write(|tx| {
+            let mut table = tx.open_table(BLOCKS).unwrap();
+            let entries: Vec<(Vec<u8>, Vec<u8>)> = table
+                .iter()
+                .unwrap()
+                .map(|e| {
+                    let (k, v) = e.unwrap();
+                    (k.value().to_vec(), v.value().to_vec())
+                })
+                .collect();
+            for (k, v) in &entries {
+                let r = reference_in(v)?.unwrap();
+                assert_eq!((v[0], r.len), (EXTERNAL, r.raw_len), "a raw block");
+                let mut first = vec![EXTERNAL_RAW_ONLY];
+                first.extend_from_slice(&r.segment.to_le_bytes());
+                first.extend_from_slice(&r.offset.to_le_bytes());
+                first.extend_from_slice(&r.len.to_le_bytes());
+                first.extend_from_slice(&r.crc.to_le_bytes());
+                first.extend_from_slice(&v[1 + BlockRef::LEN..]);
+                table.insert(k.as_slice(), first.as_slice()).unwrap();
+            }
+            Ok(entries.len())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn blocks_named_in_the_first_reference_encoding_still_read_and_clear() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cluster::open_default(dir.path()).unwrap();
+        let ts = Clock::now(&c);
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = (0..2_000).map(|i| (key(i), noise(i))).collect();
+        let batch = rows
+            .iter()
+            .map(|(k, v)| MvccEntry::put(k.clone(), ts, v.clone()))
+            .collect();
+        Ingest::ingest(&c, batch).unwrap();
+        c.sync().unwrap();
+        assert!(rewrite_in_first_encoding(&c) >= 8);
+        drop(c);
+        let c = Cluster::open_default(dir.path()).unwrap();
+        let scan = |c: &Cluster| {
+            c.scan(
+                &keys::table_span(TABLE),
+                Clock::now(c),
+                IntentPolicy::FailFast,
+            )
+            .unwrap()
+        };
+        assert_eq!(scan(&c), rows);
+        // Clearing cuts one block (rewritten inline) and drops others whole;
+        // their stored bytes stop counting, so the segment goes at the end.
+        c.clear_spans(&[Span::new(key(0), key(1_001))]).unwrap();
+        assert_eq!(scan(&c), rows[1_001..]);
+        c.clear_spans(&[keys::table_span(TABLE)]).unwrap();
+        assert!(scan(&c).is_empty());
+        let left = std::fs::read_dir(dir.path().join("segments")).unwrap();
+        assert_eq!(left.count(), 0);
+    }
 }

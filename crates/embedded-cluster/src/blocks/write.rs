@@ -5,7 +5,7 @@
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::read::read_error;
-use super::{BLOCKS, Block, BlockBuilder, EXTERNAL, INLINE, StoredBlock, external_value};
+use super::{BLOCKS, Block, BlockBuilder, INLINE, StoredBlock, external_value, reference_in};
 use crate::cluster::VERSIONS;
 use crate::error::{ClusterError, storage};
 use crate::segments::{BlockRef, SEGMENTS, Segments};
@@ -61,8 +61,8 @@ impl<'tx> VersionsMut<'tx> {
     }
 
     /// Records a block written to a segment, under its last engine key
-    /// (B3 is the caller's: sorted, non-empty), and counts its bytes as
-    /// live in its segment (S2).
+    /// (B3 is the caller's: sorted, non-empty), and counts its stored bytes
+    /// as live in its segment (S2).
     pub(crate) fn insert_external(
         &mut self,
         block: &Block<'_>,
@@ -176,8 +176,7 @@ impl<'tx> VersionsMut<'tx> {
                     .map_err(|e| storage("clearing an ingested block")(&e))?
                     .map(|v| v.value().to_vec())
                     .unwrap_or_default();
-                if old.first() == Some(&EXTERNAL) {
-                    let r = BlockRef::decode(old.get(1..1 + BlockRef::LEN).unwrap_or_default())?;
+                if let Some(r) = reference_in(&old)? {
                     self.add_live(r.segment, -i64::from(r.len))?;
                 }
                 removed += entries;
@@ -202,18 +201,12 @@ impl<'tx> VersionsMut<'tx> {
             .map_err(|e| storage("rewriting an ingested block")(&e))?
             .map(|v| v.value().to_vec())
             .ok_or_else(|| ClusterError::Corrupt("an ingested block vanished".into()))?;
-        let old = match old.split_first() {
-            Some((&INLINE, block)) => block.to_vec(),
-            Some((&EXTERNAL, header)) => {
-                let r = BlockRef::decode(header.get(..BlockRef::LEN).unwrap_or_default())?;
+        let old = match reference_in(&old)? {
+            Some(r) => {
                 self.add_live(r.segment, -i64::from(r.len))?;
                 self.segments.read(&r)?
             }
-            _ => {
-                return Err(ClusterError::Corrupt(
-                    "an ingested block has an unknown tag".into(),
-                ));
-            }
+            None => old[1..].to_vec(),
         };
         let old = Block::parse(&old)?;
         let mut kept = BlockBuilder::default();
