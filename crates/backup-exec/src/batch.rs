@@ -141,6 +141,16 @@ impl From<Vec<MvccEntry>> for IngestBatch {
     }
 }
 
+impl FromIterator<MvccEntry> for IngestBatch {
+    fn from_iter<I: IntoIterator<Item = MvccEntry>>(iter: I) -> IngestBatch {
+        let mut batch = IngestBatch::new();
+        for e in iter {
+            batch.push(&e.key, e.ts, e.value.as_deref());
+        }
+        batch
+    }
+}
+
 impl<'a> FromIterator<&'a MvccEntry> for IngestBatch {
     fn from_iter<I: IntoIterator<Item = &'a MvccEntry>>(iter: I) -> IngestBatch {
         let mut batch = IngestBatch::new();
