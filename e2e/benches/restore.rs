@@ -25,6 +25,11 @@
 //! restore of each size is verified: its row count and a digest of every
 //! (key suffix, value) pair equal the source table's.
 //!
+//! `RESTORE_BENCH_VALUES` picks the values: `text` (default) repeats a row's
+//! few fields, as the backup benchmark does, and compresses about 8:1;
+//! `mixed` is pseudo-random words and numbers, which compress only about 2:1
+//! (lz4) to 3:1 (zstd), closer to many real tables.
+//!
 //! Run: `cargo bench -p e2e --bench restore`; `-- --test` runs each once.
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -50,6 +55,7 @@ const FIRST_NEW_ID: DescriptorId = 1000;
 
 fn bench(c: &mut Criterion) {
     let sizes = e2e::measure::sizes_mib("RESTORE_BENCH_SIZES", "32,128");
+    let values = Values::from_env();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut group = c.benchmark_group("restore");
     group
@@ -60,7 +66,7 @@ fn bench(c: &mut Criterion) {
     let mut summary = Vec::new();
     for &mib in &sizes {
         let dir = tempfile::tempdir().unwrap();
-        let mut table = Table::load(dir.path(), mib);
+        let mut table = Table::load(dir.path(), mib, values);
         let size = format!("{mib}MiB");
         group.bench_function(BenchmarkId::new("backup", &size), |b| {
             b.iter_custom(|iters| (0..iters).map(|_| table.backup(&rt)).sum())
@@ -83,6 +89,7 @@ criterion_main!(benches);
 /// One size: its cluster, its source table and what was measured on it.
 struct Table {
     mib: usize,
+    values: Values,
     fx: Fixture,
     rows: u64,
     /// When the source was last written: its digest is taken here.
@@ -102,12 +109,12 @@ struct Table {
 impl Table {
     /// A fresh cluster in `dir` with a table of about `mib` MiB of raw
     /// entries, read once so the engine's page cache holds it.
-    fn load(dir: &std::path::Path, mib: usize) -> Table {
+    fn load(dir: &std::path::Path, mib: usize, values: Values) -> Table {
         let fx = Fixture::open(dir, ClusterConfig::default()).unwrap();
         let rows = (mib << 20) / (VALUE_LEN + 24);
         for start in (0..rows).step_by(2000) {
             let batch: Vec<_> = (start..(start + 2000).min(rows))
-                .map(|i| (row(USERS, i as u32), Some(value(i as u32, VALUE_LEN))))
+                .map(|i| (row(USERS, i as u32), Some(values.value(i as u32))))
                 .collect();
             fx.cluster.write_batch(&batch).unwrap();
         }
@@ -118,6 +125,7 @@ impl Table {
         .unwrap();
         Table {
             mib,
+            values,
             fx,
             rows: rows as u64,
             loaded_at,
@@ -211,9 +219,10 @@ impl Table {
             .len();
         let peak = |runs: &[Run]| runs.iter().map(|r| r.peak_mib).fold(0.0, f64::max);
         let mut lines = vec![format!(
-            "--- table of {} MiB ({} rows in {ranges} ranges; RSS after loading {:.0} MiB); \
-             median of {} backups and {} restores",
+            "--- table of {} MiB, {:?} values ({} rows in {ranges} ranges; RSS after loading \
+             {:.0} MiB); median of {} backups and {} restores",
             self.mib,
+            self.values,
             self.rows,
             self.rss_loaded,
             self.backups.len(),
@@ -258,6 +267,66 @@ fn digest(cluster: &Cluster, table: DescriptorId, ts: Timestamp) -> (u64, u64) {
     })
     .unwrap();
     (rows, h.finish())
+}
+
+/// What the rows' values look like (`RESTORE_BENCH_VALUES`).
+#[derive(Clone, Copy, Debug)]
+enum Values {
+    /// A row's few fields repeated (compresses about 8:1).
+    Text,
+    /// Pseudo-random words and numbers (compresses about 2:1 to 3:1).
+    Mixed,
+}
+
+impl Values {
+    fn from_env() -> Values {
+        match std::env::var("RESTORE_BENCH_VALUES").as_deref() {
+            Err(_) | Ok("text") => Values::Text,
+            Ok("mixed") => Values::Mixed,
+            Ok(other) => panic!("RESTORE_BENCH_VALUES is `text` or `mixed`, not {other:?}"),
+        }
+    }
+
+    /// The value of row `i`, [`VALUE_LEN`] bytes.
+    fn value(self, i: u32) -> Vec<u8> {
+        match self {
+            Values::Text => value(i, VALUE_LEN),
+            Values::Mixed => mixed_value(i),
+        }
+    }
+}
+
+/// Words and numbers drawn by a generator seeded with the row number.
+fn mixed_value(i: u32) -> Vec<u8> {
+    const WORDS: [&str; 32] = [
+        "alpha", "bravo", "cedar", "delta", "ember", "fjord", "grove", "harbor", "island",
+        "jasper", "kettle", "lumen", "meadow", "north", "orchid", "pebble", "quartz", "river",
+        "summit", "timber", "umber", "valley", "willow", "xenon", "yarrow", "zephyr", "amber",
+        "basalt", "copper", "dune", "estuary", "flint",
+    ];
+    // splitmix64, started at a mix of `i` (so no two rows' streams overlap).
+    fn mix(mut z: u64) -> u64 {
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    let mut state = mix(u64::from(i) ^ 0x5DEE_CE66_D1CE_4E5B);
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        mix(state)
+    };
+    let mut out = Vec::with_capacity(VALUE_LEN + 24);
+    while out.len() < VALUE_LEN {
+        let r = next();
+        if r % 3 == 0 {
+            out.extend_from_slice(format!("{} ", r >> 40).as_bytes());
+        } else {
+            out.extend_from_slice(WORDS[(r >> 8) as usize % WORDS.len()].as_bytes());
+            out.push(b' ');
+        }
+    }
+    out.truncate(VALUE_LEN);
+    out
 }
 
 /// The run of median wall time.
