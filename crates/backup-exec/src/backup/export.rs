@@ -234,12 +234,12 @@ impl Exporter {
     ) -> Result<(), ExecError> {
         let end = item.span.end.clone();
         let mut cursor = item.span.start.clone();
-        sink.begin_piece(&cursor);
         let send = |d: Option<Done>| {
             if let Some(d) = d {
                 let _ = events.send(Event::Stored(Box::new(d)));
             }
         };
+        send(sink.begin_piece(&cursor).await?);
         loop {
             if self.stopping() {
                 send(sink.end_piece(&cursor));

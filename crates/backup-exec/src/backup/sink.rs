@@ -17,6 +17,13 @@
 //! holds its entries — or at once when it had no entries. A file never ends
 //! inside one key's revisions, so a file boundary is a key boundary and the
 //! piece is cut there.
+//!
+//! A data file also holds one contiguous run of key space: a worker's
+//! ranges are rarely adjacent (the other nodes' ranges lie between them), so
+//! when a piece does not start where the open file's last piece ended, the
+//! file is closed first. Each file's span in the manifest is then tight, and
+//! a restore sizes its work units by the files truly under them and opens
+//! only those.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -151,6 +158,9 @@ pub(crate) struct Sink {
     pieces: Vec<Span>,
     /// Start of the piece being received, and whether it has entries yet.
     piece: Option<(Vec<u8>, bool)>,
+    /// Where the open file's run of key space ends: the end of the last
+    /// piece ended while it was open.
+    run_end: Option<Vec<u8>>,
 }
 
 fn lost(e: tokio::task::JoinError) -> ExecError {
@@ -165,12 +175,21 @@ impl Sink {
             upload: None,
             pieces: Vec::new(),
             piece: None,
+            run_end: None,
         }
     }
 
-    /// Starts receiving the span beginning at `start`.
-    pub(crate) fn begin_piece(&mut self, start: &[u8]) {
+    /// Starts receiving the span beginning at `start`; if the open file's
+    /// run of key space does not reach `start`, closes that file first and
+    /// returns its report.
+    pub(crate) async fn begin_piece(&mut self, start: &[u8]) -> Result<Option<Done>, ExecError> {
+        let closed = if self.encoding.is_some() && self.run_end.as_deref() != Some(start) {
+            self.close().await?
+        } else {
+            None
+        };
         self.piece = Some((start.to_vec(), false));
+        Ok(closed)
     }
 
     /// Ends the piece at `end` (exclusive): everything before `end` was
@@ -181,6 +200,9 @@ impl Sink {
             return None;
         }
         let span = Span::new(start, end.to_vec());
+        if self.encoding.is_some() {
+            self.run_end = Some(end.to_vec());
+        }
         if has_entries && self.encoding.is_some() {
             self.pieces.push(span);
             return None;
@@ -272,6 +294,7 @@ impl Sink {
 
     /// Finishes and uploads the open file, if any.
     pub(crate) async fn close(&mut self) -> Result<Option<Done>, ExecError> {
+        self.run_end = None;
         let (Some(enc), Some(mut upload)) = (self.encoding.take(), self.upload.take()) else {
             return Ok(None);
         };
