@@ -260,3 +260,37 @@ async fn encrypted_backup_reads_only_with_its_key() {
     let needle = e2e::value(1, 100);
     assert!(!bytes.windows(20).any(|w| w == &needle[..20]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_file_holds_one_contiguous_run_of_key_space() {
+    // Six ranges over three nodes: each node's ranges have others' between
+    // them. Files large enough to hold every range a worker exports.
+    let (_dir, fx) = fixture(2000);
+    let settings = backup_exec::BackupSettings {
+        file_size: 64 << 20,
+        per_node_concurrency: 1,
+        ..backup_exec::BackupSettings::for_tests()
+    };
+    let jobs = backup_exec::BackupJobs::new(fx.host(), settings);
+    let end = fx.cluster.now().unwrap();
+    let r = jobs
+        .backup(fx.spec(URI, end, LayerChoice::NewFull))
+        .await
+        .unwrap();
+    assert_eq!(r.status, JobStatus::Succeeded);
+    let storage = open(fx.storage.as_ref(), URI);
+    let layer = read(&storage, &latest(&storage).await, None).await;
+    let want = reference_entries(&fx.cluster, &all_spans(), Timestamp::ZERO, end, false).unwrap();
+    assert_same(&layer.entries, &want, "full backup");
+    let mut spans: Vec<&Span> = layer.files.iter().map(|f| &f.span).collect();
+    spans.sort_by(|a, b| a.start.cmp(&b.start));
+    assert!(spans.len() >= 6, "at least a file per range: {spans:?}");
+    for w in spans.windows(2) {
+        assert!(
+            w[0].end <= w[1].start,
+            "files overlap: {:?} and {:?}",
+            w[0],
+            w[1]
+        );
+    }
+}
