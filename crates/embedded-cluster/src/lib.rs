@@ -103,8 +103,9 @@
 //!
 //! One B-tree insert per version was too slow for restore, though, so bulk
 //! ingest goes around it (as an LSM's SST ingestion would): a batch is
-//! packed into sorted 64 KiB blocks (`blocks`), appended to append-only
-//! segment files (`segments`) outside redb's single writer, and redb keeps
+//! packed into sorted 64 KiB blocks (`blocks`), appended (lz4-compressed
+//! where that saves an eighth or more) to append-only segment files
+//! (`segments`) outside redb's single writer, and redb keeps
 //! one checksummed reference per block, committed lazily and made durable by
 //! [`Cluster::sync`]. Readers merge version entries and blocks into one
 //! sorted stream, so nothing above that module knows where a version lives.
