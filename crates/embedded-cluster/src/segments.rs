@@ -51,6 +51,8 @@ mod stored;
 
 pub(crate) use stored::BlockRef;
 use stored::Packed;
+#[cfg(test)]
+pub(crate) use stored::tests::noise;
 
 /// Live bytes per segment id (S2).
 pub(crate) const SEGMENTS: TableDefinition<u64, u64> = TableDefinition::new("segments");

@@ -358,15 +358,7 @@ mod tests {
 
     /// 300 bytes of xorshift noise: blocks of these are stored raw.
     fn noise(i: u32) -> Vec<u8> {
-        let mut x = u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..300)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        crate::segments::noise(300, u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15))
     }
 
     /// Rewrites every block's engine entry as stores written before blocks

@@ -189,7 +189,7 @@ fn decompress(r: &BlockRef, stored: &[u8]) -> Result<Vec<u8>, ClusterError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use std::collections::BTreeSet;
@@ -209,7 +209,7 @@ mod tests {
     }
 
     /// `len` bytes that do not compress (xorshift).
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
+    pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
         let mut x = seed | 1;
         (0..len)
             .map(|_| {
