@@ -138,11 +138,9 @@ impl FileCursor {
             .decode_block_into(&handle, stored, &mut self.block)?;
         self.next_block += 1;
         self.pos = 0;
-        let first = self.block.entry_at(0).map(|(e, _)| e.key);
-        let last = self.block.last_entry().map(|e| e.key);
-        self.block_in_span = first.zip(last).is_some_and(|(first, last)| {
-            self.span.contains_key(first) && self.span.contains_key(last)
-        });
+        // Decoding checked the block's first and last keys against these.
+        self.block_in_span =
+            self.span.contains_key(&handle.first_key) && self.span.contains_key(&handle.last_key);
         Ok(true)
     }
 }

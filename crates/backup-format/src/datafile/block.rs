@@ -193,8 +193,8 @@ impl Block {
         self.raw.len()
     }
 
-    /// The last entry; `None` if the block is empty.
-    pub fn last_entry(&self) -> Option<EntryRef<'_>> {
+    /// The last entry of a verified, non-empty block.
+    pub(crate) fn last_entry(&self) -> Option<EntryRef<'_>> {
         parse_entry(&self.raw, self.last_pos).map(|(e, _)| e)
     }
 
